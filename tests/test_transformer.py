@@ -78,3 +78,48 @@ def test_generate_appends_tokens_with_batch_one():
     start = torch.zeros(1, 1, dtype=torch.long)
     out = model.generate(start, 12, generator=torch.Generator().manual_seed(0))
     assert out.shape == (1, 13)
+
+
+@pytest.mark.parametrize(
+    "centering",
+    [CenteringConfig(), CenteringConfig(qk=True), CenteringConfig(block=True, final=True)],
+    ids=["plain", "qk-centered", "block-final-centered"],
+)
+@pytest.mark.parametrize("fused", [True, False])
+def test_last_only_equals_the_full_forward_at_the_last_position(centering, fused):
+    model = tiny(centering=centering, fused_attention=fused)
+    idx = torch.randint(0, 11, (4, 7))
+    targets = torch.randint(0, 11, (4,))
+    full = model(idx)[0]
+    logits, loss = model(idx, targets)
+    assert logits.shape == (4, 1, 11)
+    torch.testing.assert_close(logits, full[:, -1:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model(idx, last_only=True)[0], logits)
+    # and so are the gradients
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(idx)[0][:, -1], targets).backward()
+    for skipped, reference in zip(grads, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(skipped, reference, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("T", [1, 3, 8])
+def test_chunked_explicit_attention_equals_the_fused_kernel(T):
+    fused = tiny(n_head=4, n_embd=32)
+    explicit = tiny(n_head=4, n_embd=32, fused_attention=False)
+    idx = torch.randint(0, 11, (3, T))
+    torch.testing.assert_close(explicit(idx)[0], fused(idx)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_training_takes_the_explicit_path_on_cpu_and_stays_causal():
+    model = tiny(dropout=0.3).train()
+    idx = torch.randint(0, 11, (2, 8))
+    changed = idx.clone()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 11
+    torch.manual_seed(1)
+    a = model(idx)[0]
+    torch.manual_seed(1)
+    b = model(changed)[0]
+    torch.testing.assert_close(a[:, :5], b[:, :5])  # same masks: the past cannot see the future
+    assert not torch.equal(a, model(idx)[0])  # new masks: dropout is on

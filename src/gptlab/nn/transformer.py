@@ -11,6 +11,7 @@ activations on the modules.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -19,9 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptlab.nn.centering import CenteringConfig, VectorCentering
+from gptlab.nn.dropout import Dropout, dropout
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
+QUERY_CHUNKS = 4  # explicit attention: see CausalSelfAttention._explicit_attention
 
 
 @dataclass
@@ -94,7 +97,7 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.dropout = config.dropout
         self.fused = config.fused_attention
-        self.resid_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = Dropout(config.dropout)
         self.centered = config.centering.qk
         if self.centered:
             self.q_centering = VectorCentering((nh, hs), config.centering)
@@ -104,41 +107,63 @@ class CausalSelfAttention(nn.Module):
             # it, starting at sqrt(hs) (logits in [-sqrt(hs), sqrt(hs)]).
             self.log_temperature = nn.Parameter(torch.full((nh, 1, 1), 0.5 * math.log(hs)))
 
-    def forward(self, x: torch.Tensor, trace: Trace | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, trace: Trace | None = None, last_only: bool = False
+    ) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``)."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head)  # (B, T, nh, hs)
         k = k.view(B, T, self.n_head, C // self.n_head)
         v = v.view(B, T, self.n_head, C // self.n_head)
         if self.centered:
-            q = self.q_centering(q)
+            q = self.q_centering(q)  # before slicing: a query's center is its own past
             k = self.k_centering(k)
             scale = self.log_temperature.exp()
         else:
             scale = 1.0 / math.sqrt(C // self.n_head)
+        if last_only:
+            q = q[:, -1:]
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         q = q * scale  # the scale goes into q so the fused kernel can take scale=1
         dropout_p = self.dropout if self.training else 0.0
-        if self.fused and trace is None:
+        # The fused CPU kernel has no dropout; with dropout it falls back to a generic path
+        # slower than the explicit one below.
+        cpu_dropout = dropout_p > 0 and q.device.type == "cpu"
+        if self.fused and trace is None and not cpu_dropout:
+            # a lone last query sees every key: no mask
             y = F.scaled_dot_product_attention(
-                q, k, v, is_causal=True, dropout_p=dropout_p, scale=1.0
+                q, k, v, is_causal=not last_only, dropout_p=dropout_p, scale=1.0
             )
         else:
             y = self._explicit_attention(q, k, v, dropout_p, trace)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        y = y.transpose(1, 2).contiguous().view(B, q.shape[2], C)
         return self.resid_dropout(self.c_proj(y))
 
     def _explicit_attention(self, q, k, v, dropout_p: float, trace: Trace | None) -> torch.Tensor:
-        """The same computation as the fused kernel, with the weights at hand for analysis."""
-        T = q.shape[-2]
-        scores = q @ k.transpose(-2, -1)  # (B, nh, T, T)
-        future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
-        weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
-        if trace is not None:
-            trace.attention.append(weights)
-            trace.queries.append(q)
-            trace.keys.append(k)
-        return F.dropout(weights, dropout_p, self.training) @ v
+        """The fused kernel's computation written out, for analysis (``trace`` gets the
+        weights) and for dropout on CPU. Queries may be the last ``Tq <= Tk`` positions.
+
+        Queries go in chunks, each against only the keys it may see: with 4 chunks this
+        skips 3/8 of the score matrix (its masked upper triangle) and of the dropout draws.
+        """
+        Tq, Tk = q.shape[-2], k.shape[-2]
+        chunks = 1 if trace is not None else min(Tq, QUERY_CHUNKS)
+        bounds = [Tq * i // chunks for i in range(chunks + 1)]
+        first = Tk - Tq  # the position of query 0
+        outputs = []
+        for start, stop in itertools.pairwise(bounds):
+            visible = first + stop  # keys up to this chunk's last query
+            scores = q[..., start:stop, :] @ k[..., :visible, :].transpose(-2, -1)
+            future = torch.ones(stop - start, visible, dtype=torch.bool, device=q.device)
+            future = future.triu(first + start + 1)
+            weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+            if trace is not None:
+                trace.attention.append(weights)
+                trace.queries.append(q)
+                trace.keys.append(k)
+            outputs.append(dropout(weights, dropout_p, self.training) @ v[..., :visible, :])
+        return outputs[0] if chunks == 1 else torch.cat(outputs, dim=-2)
 
 
 class MLP(nn.Module):
@@ -147,7 +172,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, config.hidden_size, bias=config.bias)
         self.act = ACTIVATIONS[config.activation]()
         self.c_proj = nn.Linear(config.hidden_size, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
@@ -169,8 +194,12 @@ class Block(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor, trace: Trace | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), trace)
+    def forward(
+        self, x: torch.Tensor, trace: Trace | None = None, last_only: bool = False
+    ) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``)."""
+        attended = self.attn(self.ln_1(x), trace, last_only)
+        x = x[:, -attended.shape[1] :] + attended
         x = x + self.mlp(self.ln_2(x))
         return self.centering(x)
 
@@ -196,7 +225,7 @@ class Transformer(nn.Module):
             self.register_buffer(
                 "sinusoidal", sinusoidal_positions(config.block_size, config.n_embd), False
             )
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = make_norm(config)
         self.final_centering = (
@@ -235,29 +264,38 @@ class Transformer(nn.Module):
             pos = self.sinusoidal[:T]
         return self.drop(self.wte(idx) + pos)  # (B, T, C)
 
-    def _run(self, idx: torch.Tensor, trace: Trace | None) -> torch.Tensor:
+    def _run(self, idx: torch.Tensor, trace: Trace | None, last_only: bool = False) -> torch.Tensor:
         x = self._embed(idx)
-        for block in self.blocks:
-            x = block(x, trace)
+        for i, block in enumerate(self.blocks):
+            x = block(x, trace, last_only and i == len(self.blocks) - 1)
             if trace is not None:
                 trace.residual.append(x)
         x = self.final_centering(self.ln_f(x))
         if trace is not None:
             trace.final_embedding = x
-        return self.lm_head(x)  # (B, T, vocab)
+        return self.lm_head(x)  # (B, T, vocab), or (B, 1, vocab) with last_only
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, last_only: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits for every position, and the mean cross-entropy when targets are given.
+        """Logits, and the mean cross-entropy when targets are given.
 
         ``targets`` may be (B, T) for next-token prediction or (B,) to score only the last
-        position (the grokking task predicts the answer at the ``=`` token).
+        position (the grokking task predicts the answer at the ``=`` token); (B,) implies
+        ``last_only``: logits (B, 1, vocab) for the last position alone. The last block then
+        skips every other position after its keys and values, which is exact (nothing
+        downstream reads them) and saves most of a one-layer model's FLOPs, unless block
+        outputs or final embeddings are centered: their center mixes positions.
         """
-        logits = self._run(idx, None)
+        last_only = last_only or (targets is not None and targets.dim() == 1)
+        centering = self.config.centering
+        skip = last_only and not (centering.block or centering.final)
+        logits = self._run(idx, None, skip)
+        if last_only:
+            logits = logits[:, -1:]
         if targets is None:
             return logits, None
-        if targets.dim() == 1:
+        if last_only:
             return logits, F.cross_entropy(logits[:, -1], targets)
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
