@@ -221,7 +221,7 @@ def evaluate(model: Transformer, data: ModularSplit, batch_size: int = 8192) -> 
     ):
         losses, correct = [], []
         for i in range(0, len(targets), batch_size):
-            logits = model(inputs[i : i + batch_size])[0][:, -1]  # the answer at "="
+            logits = model(inputs[i : i + batch_size], last_only=True)[0][:, -1]  # at "="
             y = targets[i : i + batch_size]
             losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct.append(logits.argmax(-1) == y)

@@ -241,7 +241,7 @@ def train_epoch_stacked(
         idx = orders[:, i : i + batch_size]  # (K, b)
         x = torch.take_along_dim(inputs, idx.unsqueeze(-1), dim=1)  # (K, b, 3)
         y = torch.take_along_dim(targets, idx, dim=1)  # (K, b)
-        logits = stacked(x)[:, :, -1]  # (K, b, vocab): the answer at "="
+        logits = stacked(x, last_only=True)[:, :, -1]  # (K, b, vocab): the answer at "="
         per_seed = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         optimizer.zero_grad(set_to_none=True)
         per_seed.sum().backward()  # each seed's slice receives exactly its own gradient
@@ -273,7 +273,7 @@ def evaluate_stacked(
         loss_sum = torch.zeros(len(data), device=targets.device)
         hits = []
         for i in range(0, targets.shape[1], chunk):
-            logits = stacked(inputs[:, i : i + chunk])[:, :, -1]
+            logits = stacked(inputs[:, i : i + chunk], last_only=True)[:, :, -1]
             y = targets[:, i : i + chunk]
             loss_sum += F.cross_entropy(logits.transpose(1, 2), y, reduction="none").sum(1)
             hits.append(logits.argmax(-1) == y)

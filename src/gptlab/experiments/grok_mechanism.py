@@ -79,7 +79,7 @@ def sharpness_over_training(
 def pair_logits(model: torch.nn.Module, p: int) -> torch.Tensor:
     """Logits at ``=`` for every (x, y) of modular addition: (p, p, vocab)."""
     inputs, _ = all_pairs(p, "add")  # x-major order: row x * p + y
-    return model(inputs)[0][:, -1].view(p, p, -1)
+    return model(inputs, last_only=True)[0][:, -1].view(p, p, -1)
 
 
 def train_mask(data: ModularSplit) -> torch.Tensor:
@@ -135,7 +135,7 @@ def trajectory_landscape(
         def loss_of(flat: torch.Tensor) -> float:
             pieces = [c.view(s) for c, s in zip(flat.split(sizes), shapes, strict=True)]
             model.load_state_dict(dict(zip(names, pieces, strict=True)))
-            return float(F.cross_entropy(model(inputs)[0][:, -1], targets))
+            return float(model(inputs, targets)[1])
 
         return loss_of
 
