@@ -10,6 +10,7 @@ from gptlab.analysis.landscape import (
     parameters_of,
     random_directions,
 )
+from gptlab.experiments.grok import PRESETS, build_data, build_model
 
 
 class Regression(nn.Module):
@@ -65,3 +66,21 @@ def test_surface_point_is_the_loss_at_the_shifted_parameters():
     w = params["linear.weight"] + 1.0 * d1["linear.weight"] - 1.0 * d2["linear.weight"]
     expected = (((x @ w.T + params["linear.bias"]) - y) ** 2).mean()
     assert np.isclose(grid[2, 0], expected.item(), rtol=1e-5)
+
+
+def test_points_per_call_does_not_change_the_transformer_surface():
+    config = PRESETS["smoke"]
+    data = build_data(config)
+    torch.manual_seed(0)
+    model = build_model(config, data.vocab_size)
+    params = parameters_of(model)
+    directions = random_directions(params, 0)
+    x, y = data.train_inputs[:16], data.train_targets[:16]
+    _, one_by_one = loss_surface(model, params, directions, x, y, 1.0, 4, points_per_call=1)
+    _, in_fives = loss_surface(model, params, directions, x, y, 1.0, 4, points_per_call=5)
+    np.testing.assert_allclose(in_fives, one_by_one, rtol=1e-5)
+    # the middle of an even grid is not a grid point; a corner is checked directly instead
+    d1, d2 = (filter_normalize(d, params) for d in directions)
+    corner = {n: p - d1[n] - d2[n] for n, p in params.items()}
+    expected = torch.func.functional_call(model.eval(), corner, (x, y))[1].item()
+    assert np.isclose(one_by_one[0, 0], expected, rtol=1e-5)

@@ -13,10 +13,12 @@ Pure functions: tensors in, numbers out.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
 Params = dict[str, torch.Tensor]
 
@@ -62,6 +64,7 @@ def loss_surface(
     targets: torch.Tensor,
     span: float = 1.0,
     resolution: int = 11,
+    points_per_call: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Loss at ``params + a * d1 + b * d2`` for a, b on a ``resolution`` x ``resolution`` grid
     over [-span, span], with d1, d2 = filter-normalized ``directions``.
@@ -70,18 +73,39 @@ def loss_surface(
     (no dropout) and its own parameters are left untouched. Returns ``(coords, losses)``
     with ``losses[i, j]`` at ``a = coords[i], b = coords[j]``.
 
-    The grid is a plain loop of ``functional_call``: on CPU this measured ~3x faster than
-    ``torch.func.vmap`` over grid points, which has no batching rule for fused attention.
+    ``points_per_call`` grid points go through the model at once (``vmap`` over stacked
+    weights): on the grokking models this measured 2x faster on CPU than one call per
+    point, which is dominated by per-call overhead; 32 beat both 8 and all 121.
     """
     d1, d2 = (filter_normalize(d, params) for d in directions)
     coords = torch.linspace(-span, span, resolution)
+    a, b = (t.flatten().to(inputs.device) for t in torch.meshgrid(coords, coords, indexing="ij"))
     was_training = model.training
     model.eval()
+
+    def loss_at(point: Params) -> torch.Tensor:
+        return functional_call(model, point, (inputs, targets))[1]
+
     losses = []
-    for a in coords.tolist():
-        for b in coords.tolist():
-            point = {name: p + a * d1[name] + b * d2[name] for name, p in params.items()}
-            losses.append(functional_call(model, point, (inputs, targets))[1])
+    with warnings.catch_warnings():
+        # vmap runs the fused attention kernel point by point; on sequences of a few tokens
+        # that costs nothing measurable, so its performance warning is noise here
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        for start in range(0, len(a), points_per_call):
+            scale_1, scale_2 = (
+                a[start : start + points_per_call],
+                b[start : start + points_per_call],
+            )
+            points = {
+                name: p + along(scale_1, p) * d1[name] + along(scale_2, p) * d2[name]
+                for name, p in params.items()
+            }
+            losses.append(vmap(loss_at)(points))
     model.train(was_training)
-    grid = torch.stack(losses).view(resolution, resolution).cpu().numpy()
+    grid = torch.cat(losses).view(resolution, resolution).cpu().numpy()
     return coords.numpy(), grid
+
+
+def along(scales: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``scales`` (n,) shaped to broadcast against a stack of n tensors like ``like``."""
+    return scales.view(-1, *[1] * like.dim()).to(like.dtype)
