@@ -27,6 +27,7 @@ from gptlab.experiments.options import parse_run_request
 from gptlab.nn.transformer import Transformer, TransformerConfig
 from gptlab.plots.grokking import plot_attention, plot_curves
 from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
+from gptlab.plots.output import save_and_log
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
 from gptlab.train.run_folder import RunFolder, atomic_write
 
@@ -464,15 +465,13 @@ def render_landscape(writer, run: RunFolder, landscapes: Landscapes, epoch: int)
     )
     folder = run.plots_dir / "landscape"
     folder.mkdir(exist_ok=True)
-    fig.savefig(folder / f"epoch_{epoch:06d}.png", dpi=100)
-    writer.add_figure("landscape", fig, epoch)  # closes the figure
+    save_and_log(fig, folder / f"epoch_{epoch:06d}.png", writer, "landscape", epoch)
 
 
 def render_attention(writer, run: RunFolder, model: Transformer, c: GrokConfig, epoch: int) -> None:
     mean, on_x = attention_maps(model, c.p, c.operation)
     fig = plot_attention(mean, on_x, title=f"attention per head, epoch {epoch}")
-    fig.savefig(run.plots_dir / "attention.png", dpi=100)
-    writer.add_figure("attention", fig, epoch)
+    save_and_log(fig, run.plots_dir / "attention.png", writer, "attention", epoch)
 
 
 def finish(run, landscapes, c, epoch, model, times) -> dict[str, Any]:
