@@ -1,6 +1,8 @@
 """`gptlab center` and `gptlab sample`: the run contract, exact resume, errors before training."""
 
 import json
+import math
+import shutil
 
 import pytest
 import torch
@@ -85,6 +87,37 @@ def test_resume_after_an_interruption_gives_the_unbroken_run(
         return [(r["iter"], r["train_loss"], r["val_loss"]) for r in map(json.loads, lines)]
 
     assert losses("b") == losses("a")
+
+
+def curve(run_dir) -> list[tuple[int, float, float]]:
+    rows = map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    return [(r["iter"], r["train_loss"], r["val_loss"]) for r in rows]
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # inductor's import
+def test_a_compiled_run_trains_like_the_eager_one(tmp_path, tiny_center_config):
+    # ~20 s on 2 busy CPU cores with a cold inductor cache, almost all of it compilation
+    eager = run_center(tiny_center_config(), tmp_path / "eager", progress=False)
+    compiled = run_center(tiny_center_config(compile=True), tmp_path / "compiled", progress=False)
+    for (i, train, val), (j, train_c, val_c) in zip(
+        curve(tmp_path / "eager"), curve(tmp_path / "compiled"), strict=True
+    ):
+        assert i == j and train_c == pytest.approx(train, rel=1e-3)
+        assert val_c == pytest.approx(val, rel=1e-3)
+    assert compiled["final_val_loss"] == pytest.approx(eager["final_val_loss"], rel=1e-3)
+
+
+def test_bfloat16_autocast_trains_on_cpu_close_to_float32(tmp_path, tiny_center_config):
+    config = dict(max_iters=20, eval_interval=10)
+    full = run_center(tiny_center_config(**config), tmp_path / "fp32", progress=False)
+    bf16 = run_center(tiny_center_config(dtype="bfloat16", **config), tmp_path / "bf16", False)
+    rows, rows_bf16 = curve(tmp_path / "fp32"), curve(tmp_path / "bf16")
+    assert all(math.isfinite(loss) for row in rows_bf16 for loss in row[1:])
+    assert rows_bf16[-1][1] < rows_bf16[0][1] - 0.05  # it learns
+    for (_, train, val), (_, train_b, val_b) in zip(rows, rows_bf16, strict=True):
+        assert train_b == pytest.approx(train, rel=1e-2) and val_b == pytest.approx(val, rel=1e-2)
+    assert bf16["final_val_loss"] == pytest.approx(full["final_val_loss"], rel=1e-2)
 
 
 @pytest.mark.parametrize(

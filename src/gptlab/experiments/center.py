@@ -28,12 +28,18 @@ from gptlab.experiments.options import parse_run_request
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 from gptlab.train.distributed import (
     DistributedContext,
+    gather_to_main,
     init_distributed,
     mean_across_processes,
     shutdown_distributed,
 )
 from gptlab.train.optim import adamw
-from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
+from gptlab.train.reproducibility import (
+    pick_device,
+    rng_state,
+    seed_everything,
+    set_rank_rng_state,
+)
 from gptlab.train.run_folder import RunFolder
 from gptlab.train.schedules import warmup_cosine_lr
 
@@ -313,9 +319,10 @@ def _train(
     checkpoint = None
     if resume and folder.checkpoint_path.exists():
         checkpoint = folder.load_checkpoint(map_location=device)
+        # first, so a different number of processes stops the run before anything changes
+        set_rank_rng_state(checkpoint["rng"], context.rank, context.world_size)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        set_rng_state(checkpoint["rng"])
         step, train_time, wall_before = (
             checkpoint["step"],
             checkpoint["train_time"],
@@ -340,11 +347,11 @@ def _train(
     tokens_per_step = config.batch_size * config.grad_accum * config.block_size * context.world_size
     session_start = time.perf_counter()
 
-    def checkpoint_state() -> dict[str, Any]:
+    def checkpoint_state(rng_states: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_states,  # one per rank: each process has its own dropout masks
             "step": step,
             "train_time": train_time,
             "wall_time": wall_before + time.perf_counter() - session_start,
@@ -413,8 +420,9 @@ def _train(
             log(row)
             bar.set_postfix(train=f"{losses['train']:.3f}", val=f"{losses['val']:.3f}")
             interval_time, interval_steps = 0.0, 0
+            rng_states = gather_to_main(rng_state(), context)  # every rank takes part
             if context.is_main:
-                folder.save_checkpoint(checkpoint_state())
+                folder.save_checkpoint(checkpoint_state(rng_states))
     bar.close()
 
     final_val_loss = full_pass_loss(model, data, "val", config, device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -61,3 +62,16 @@ def mean_across_processes(value: torch.Tensor, context: DistributedContext) -> t
     value = value.detach().clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value / context.world_size
+
+
+def gather_to_main(value: Any, context: DistributedContext) -> list[Any] | None:
+    """Every process's ``value`` in rank order on the main process, None elsewhere.
+
+    A collective: all processes must call it. Pickles through the process group, so it is
+    for small objects such as RNG states, not tensors on the hot path.
+    """
+    if not context.enabled:
+        return [value]
+    gathered = [None] * context.world_size if context.is_main else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered

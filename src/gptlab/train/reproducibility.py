@@ -34,6 +34,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def set_rank_rng_state(saved: list[dict[str, Any]] | dict[str, Any], rank: int, world: int) -> None:
+    """Restore process ``rank``'s state from a checkpoint's per-rank list of RNG states.
+
+    A bare dict is an older single-process checkpoint (one state). A different number of
+    processes than the checkpoint was written by is an error: each process draws its own
+    dropout masks, so handing states to other ranks, or inventing new ones, would silently
+    break the exact continuation a resume promises.
+    """
+    states = saved if isinstance(saved, list) else [saved]
+    if len(states) != world:
+        raise ValueError(
+            f"the checkpoint was written by {len(states)} process(es) but this run has {world}; "
+            f"resume with the same number of processes (torchrun --nproc_per_node {len(states)})"
+        )
+    set_rng_state(states[rank])
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """``auto`` = CUDA if present, else Apple MPS, else CPU."""
     if requested == "auto":
