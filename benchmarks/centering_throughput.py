@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 from collections.abc import Callable
 
 import torch
@@ -56,8 +55,9 @@ def training_step(config, device: torch.device, batch: int) -> Callable[[], None
 def interleaved_seconds(
     calls: dict[str, Callable[[], None]], device: torch.device, repeats: int
 ) -> dict[str, float]:
-    """Median seconds per call, timing the calls round-robin: on a shared or throttling
-    machine, drifting load then hits every variant alike instead of whichever ran last."""
+    """Fastest seconds per call (see ``time_call``), timing the calls round-robin: on a
+    shared or throttling machine, drifting load then hits every variant alike instead of
+    whichever ran last."""
     for call in calls.values():
         call()
         call()
@@ -65,7 +65,7 @@ def interleaved_seconds(
     for _ in range(repeats):
         for name, call in calls.items():
             times[name].append(time_call(call, device, warmup=0, repeats=1))
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: min(t) for name, t in times.items()}
 
 
 def op_seconds(
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="cpu-preset model, block 64")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (fastest)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = parser.parse_args()
     if args.threads:
