@@ -157,7 +157,7 @@ class CausalSelfAttention(nn.Module):
             scores = q[..., start:stop, :] @ k[..., :visible, :].transpose(-2, -1)
             future = torch.ones(stop - start, visible, dtype=torch.bool, device=q.device)
             future = future.triu(first + start + 1)
-            weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+            weights = scores.masked_fill_(future, float("-inf")).softmax(dim=-1)
             if trace is not None:
                 trace.attention.append(weights)
                 trace.queries.append(q)
