@@ -41,10 +41,7 @@ def grok_work(args: argparse.Namespace, device: torch.device) -> Callable[[], No
     config = dataclasses.replace(grok.PRESETS[args.preset or "grok"], device=str(device))
     data = grok.build_data(config).to(device)
     model = grok.build_model(config, data.vocab_size).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
-    scheduler = grok.build_scheduler(optimizer, config)
+    optimizer, scheduler = grok.build_optimizer(model, config)
     shuffle = torch.Generator().manual_seed(0)
     params = parameters_of(model)
     directions = random_directions(params, 0)

@@ -117,10 +117,7 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
     config = dataclasses.replace(preset, **quiet)
     data = grok.build_data(config).to(device)
     model = grok.build_model(config, data.vocab_size).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
-    scheduler = grok.build_scheduler(optimizer, config)
+    optimizer, scheduler = grok.build_optimizer(model, config)
     shuffle = torch.Generator().manual_seed(0)
     epochs = 50
     seconds = time_call(

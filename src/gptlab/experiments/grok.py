@@ -203,6 +203,14 @@ def build_model(c: GrokConfig, vocab_size: int, fused_attention: bool = True) ->
     )
 
 
+def build_optimizer(model: torch.nn.Module, c: GrokConfig) -> tuple[torch.optim.AdamW, Any]:
+    """AdamW on every parameter (the seed decays all of them) and its schedule."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
+    )
+    return optimizer, build_scheduler(optimizer, c)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, c: GrokConfig):
     if c.scheduler == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -362,10 +370,7 @@ def run_grok(
     data = build_data(c).to(device)
     seed_everything(c.seed)
     model = build_model(c, data.vocab_size).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
-    )
-    scheduler = build_scheduler(optimizer, c)
+    optimizer, scheduler = build_optimizer(model, c)
     shuffle = torch.Generator().manual_seed(c.seed)
     landscapes = Landscapes(model, data, c)
     run = RunFolder(run_dir)

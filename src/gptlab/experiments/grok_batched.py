@@ -34,7 +34,7 @@ from gptlab.experiments.grok import (
     Landscapes,
     build_data,
     build_model,
-    build_scheduler,
+    build_optimizer,
     check_config,
     finish,
     log_scalars,
@@ -147,10 +147,7 @@ def run_grok_batched(
             run.create()
             run.write_config(to_dict(c))
     stacked = StackedModels(models).to(device)
-    optimizer = torch.optim.AdamW(
-        stacked.parameters(), lr=c0.lr, betas=c0.betas, weight_decay=c0.weight_decay
-    )
-    scheduler = build_scheduler(optimizer, c0)
+    optimizer, scheduler = build_optimizer(stacked, c0)
     if states:
         optimizer.load_state_dict(stack_optimizer_states([s["optimizer"] for s in states]))
         scheduler.load_state_dict(states[0]["scheduler"])
