@@ -148,6 +148,8 @@ class CausalSelfAttention(nn.Module):
         skips 3/8 of the score matrix (its masked upper triangle) and of the dropout draws.
         """
         Tq, Tk = q.shape[-2], k.shape[-2]
+        # one copy each up front: slices of a strided view would be copied for every chunk
+        q, k, v = (t.contiguous() for t in (q, k, v))
         chunks = 1 if trace is not None else min(Tq, QUERY_CHUNKS)
         bounds = [Tq * i // chunks for i in range(chunks + 1)]
         first = Tk - Tq  # the position of query 0
@@ -162,8 +164,10 @@ class CausalSelfAttention(nn.Module):
                 trace.attention.append(weights)
                 trace.queries.append(q)
                 trace.keys.append(k)
-            outputs.append(dropout(weights, dropout_p, self.training) @ v[..., :visible, :])
-        return outputs[0] if chunks == 1 else torch.cat(outputs, dim=-2)
+            attended = dropout(weights, dropout_p, self.training) @ v[..., :visible, :]
+            outputs.append(attended.transpose(1, 2))  # (B, chunk, nh, hs)
+        # joined in (B, Tq, nh, hs) memory order, so the caller's reshape to (B, Tq, C) is free
+        return torch.cat(outputs, dim=1).transpose(1, 2)
 
 
 class MLP(nn.Module):
