@@ -57,3 +57,11 @@ def test_models_under_vmap_draw_different_masks():
 def test_module_refuses_p_outside_zero_one():
     with pytest.raises(ValueError, match="dropout p = 1.0"):
         Dropout(1.0)
+
+
+def test_a_transposed_input_gets_a_mask_of_its_own_shape():
+    x = torch.ones(64, 50).t()  # last dimension not contiguous
+    y = dropout(x, 0.3, True)
+    assert y.shape == (50, 64)
+    scaled = torch.tensor(32768 / (32768 - 9830))  # the survivors' float32 scale
+    assert torch.all((y == 0) | (y == scaled))

@@ -26,8 +26,11 @@ def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """A bool tensor shaped like ``x``: True (keep) with probability ``1 - p``, rounded to
     a multiple of 2^-15. Draws from torch's default generator on ``x``'s device."""
     n = x.shape[-1]
-    # empty_like of a slice of x keeps vmap's batching, so stacked models draw per model
-    words = torch.empty_like(x[..., : (n + 3) // 4], dtype=torch.int64).random_()
+    # empty_like of a slice of x keeps vmap's batching, so stacked models draw per model;
+    # contiguous, because viewing int64 words as int16 needs a unit stride
+    words = x[..., : (n + 3) // 4]
+    words = torch.empty_like(words, dtype=torch.int64, memory_format=torch.contiguous_format)
+    words.random_()
     draws = words.view(torch.int16)[..., :n] & (DRAWS - 1)  # random_ leaves the sign bit 0
     return draws >= round(p * DRAWS)
 
