@@ -1,4 +1,4 @@
-"""Batched seeds: K seeds trained as one vmapped model equal K separate runs."""
+"""Batched seeds: K seeds trained as one stacked model equal K separate runs."""
 
 import dataclasses
 

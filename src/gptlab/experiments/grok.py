@@ -185,8 +185,7 @@ def build_data(c: GrokConfig) -> ModularSplit:
     )
 
 
-def build_model(c: GrokConfig, vocab_size: int, fused_attention: bool = True) -> Transformer:
-    """``fused_attention=False`` for seeds stacked under vmap (see ``grok_batched``)."""
+def build_model(c: GrokConfig, vocab_size: int) -> Transformer:
     return Transformer(
         TransformerConfig(
             vocab_size=vocab_size,
@@ -199,7 +198,6 @@ def build_model(c: GrokConfig, vocab_size: int, fused_attention: bool = True) ->
             activation="relu",
             layer_norm=c.layer_norm,
             tie_weights=False,  # inputs and answers are different roles of the same tokens
-            fused_attention=fused_attention,
         )
     )
 
@@ -535,7 +533,7 @@ def main(argv: list[str]) -> int:
         default_preset="grok",
         description="Train a transformer on modular arithmetic and watch it grok.\n\n"
         "  --seeds K        K seeds (seed+i, split_seed+i), one folder each under --out\n"
-        "  --batched        train the K seeds as one vmapped model",
+        "  --batched        train the K seeds as one model with a leading seed axis",
     )
     if multi.seeds != 1 or multi.batched or (request.run_dir / "seeds.json").exists():
         from gptlab.experiments.grok_batched import main_seeds  # it imports this module

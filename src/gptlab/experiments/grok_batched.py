@@ -127,7 +127,7 @@ def run_grok_batched(
     models = []
     for c, d in zip(configs, data, strict=True):
         seed_everything(c.seed)  # the same initialization as the seed's own run
-        models.append(build_model(c, d.vocab_size, fused_attention=False).to(device))
+        models.append(build_model(c, d.vocab_size).to(device))
     runs = [RunFolder(d) for d in run_dirs]
     shuffles = [torch.Generator().manual_seed(c.seed) for c in configs]
     epoch = step = 0
@@ -149,7 +149,7 @@ def run_grok_batched(
     stacked = StackedModels(models).to(device)
     optimizer, scheduler = build_optimizer(stacked, c0)
     if states:
-        optimizer.load_state_dict(stack_optimizer_states([s["optimizer"] for s in states]))
+        optimizer.load_state_dict(stacked.stacked_optimizer_state([s["optimizer"] for s in states]))
         scheduler.load_state_dict(states[0]["scheduler"])
     writers = [
         SummaryWriter(run.tensorboard_dir, purge_step=epoch + 1 if resume else None) for run in runs
@@ -168,7 +168,7 @@ def run_grok_batched(
         """What ``run_grok(resume=True)`` reads, for seed k alone."""
         return {
             "model": stacked.unstack(k, build_model(c0, data[k].vocab_size)).state_dict(),
-            "optimizer": optimizer_state_of_seed(optimizer.state_dict(), k),
+            "optimizer": stacked.seed_optimizer_state(optimizer.state_dict(), k),
             "scheduler": scheduler.state_dict(),
             "shuffle": shuffles[k].get_state(),
             "rng": rng_state(),
@@ -253,12 +253,13 @@ def train_epoch_stacked(
 
 def per_seed_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The L2 norm of each seed's slice over all tensors: (K,)."""
-    return torch.stack([t.flatten(1).pow(2).sum(1) for t in tensors]).sum(0).sqrt()
+    norms = [torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim()))) for t in tensors]
+    return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
 
 @torch.no_grad()
 def evaluate_stacked(
-    stacked: StackedModels, data: list[ModularSplit], chunk: int = 4096
+    stacked: StackedModels, data: list[ModularSplit], chunk: int = 512
 ) -> list[dict[str, float]]:
     """``grok.evaluate`` for every seed at once: one metrics dict per seed."""
     was_training = stacked.training
@@ -285,26 +286,3 @@ def evaluate_stacked(
         row["weight_norm"] = weight_norms[k].item()
     stacked.train(was_training)
     return rows
-
-
-def optimizer_state_of_seed(state: dict[str, Any], k: int) -> dict[str, Any]:
-    """Seed k's slice of a stacked optimizer's state (per-parameter tensors carry the seed
-    axis first; scalar entries such as Adam's step count are shared)."""
-    per_param = {
-        i: {name: t[k].clone() if t.dim() > 0 else t.clone() for name, t in s.items()}
-        for i, s in state["state"].items()
-    }
-    return {"state": per_param, "param_groups": [dict(g) for g in state["param_groups"]]}
-
-
-def stack_optimizer_states(states: list[dict[str, Any]]) -> dict[str, Any]:
-    """The inverse of :func:`optimizer_state_of_seed`."""
-    first = states[0]["state"]
-    stacked = {
-        i: {
-            name: torch.stack([s["state"][i][name] for s in states]) if t.dim() > 0 else t
-            for name, t in entries.items()
-        }
-        for i, entries in first.items()
-    }
-    return {"state": stacked, "param_groups": states[0]["param_groups"]}

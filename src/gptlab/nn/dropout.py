@@ -26,7 +26,7 @@ def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """A bool tensor shaped like ``x``: True (keep) with probability ``1 - p``, rounded to
     a multiple of 2^-15. Draws from torch's default generator on ``x``'s device."""
     n = x.shape[-1]
-    # empty_like of a slice of x keeps vmap's batching, so stacked models draw per model;
+    # empty_like of a slice of x keeps vmap's batching, so models under vmap draw per model;
     # contiguous, because viewing int64 words as int16 needs a unit stride
     words = x[..., : (n + 3) // 4]
     words = torch.empty_like(words, dtype=torch.int64, memory_format=torch.contiguous_format)

@@ -1,63 +1,211 @@
 """K models of one architecture trained as one: weights get a leading seed axis.
 
 Small models (the grokking transformer has ~0.2M parameters) leave a CPU or GPU mostly
-idle; running K seeds as one vectorized model (``torch.func.vmap`` over stacked weights)
-fills it. Every optimizer we use (AdamW) is elementwise, and the summed loss gives each
-seed's slice exactly its own gradient, so training the stack equals K separate runs.
+idle; running K seeds as one model fills it. Every optimizer we use (AdamW) is
+elementwise, and the summed loss gives each seed's slice exactly its own gradient, so
+training the stack equals K separate runs.
+
+How: a copy of the first model in which every ``nn.Linear``, ``nn.LayerNorm`` and
+``nn.Embedding`` is swapped for a stacked twin holding the K models' weights along a new
+leading axis. Inputs carry the same axis, (K, B, T). The model's own code never sees it as
+anything but more batch: attention folds it into the batch, elementwise layers don't care,
+and only the stacked layers split the leading axis K ways again (one ``bmm`` per linear
+layer for all seeds). This measured 4x faster than ``torch.func.vmap`` over
+``functional_call`` for the grokking model, whose every op is small enough for vmap's
+per-op dispatch to dominate.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+
+
+def seed_major(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(K * ..., ..., C) or (K, ..., C) -> (K, N, C): the seed axis is outermost either way."""
+    return x.reshape(k, -1, x.shape[-1])
+
+
+def stack_for_bmm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack matrices (out, in) along a new first axis, stored transposed in memory
+    (strides of (K, in, out)) under their (K, out, in) shape. ``weight.transpose(1, 2)`` is then the
+    contiguous right operand of ``bmm``, and its gradient arrives in the parameter's own
+    layout: no copy of a weight or of its gradient in any step."""
+    return torch.stack(tensors).transpose(1, 2).contiguous().transpose(1, 2)
+
+
+class StackedLinear(nn.Module):
+    """K linear layers: one ``bmm`` for all seeds. Its weight is stored (K, in, out), the
+    right operand of ``bmm`` as it is: then no step copies a weight, or a gradient into the
+    weight's layout (with (K, out, in) storage those copies took a quarter of a step)."""
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter | None, transposed: bool):
+        super().__init__()
+        self.weight = weight  # (K, in, out) if transposed, else (K, out, in) (a tied table)
+        self.bias = bias  # (K, out) or None
+        self.transposed = transposed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = seed_major(x, self.weight.shape[0])
+        weight = self.weight if self.transposed else self.weight.mT
+        if self.bias is None:
+            out = torch.bmm(flat, weight)
+        else:
+            out = torch.baddbmm(self.bias.unsqueeze(1), flat, weight)
+        return out.view(*x.shape[:-1], -1)
+
+
+class StackedLayerNorm(nn.Module):
+    def __init__(self, template: nn.LayerNorm, weight: nn.Parameter, bias: nn.Parameter | None):
+        super().__init__()
+        self.normalized_shape, self.eps = template.normalized_shape, template.eps
+        self.weight, self.bias = weight, bias  # (K, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = seed_major(F.layer_norm(x, self.normalized_shape, eps=self.eps), len(self.weight))
+        gain = self.weight.unsqueeze(1)
+        if self.bias is None:
+            return (normed * gain).view(x.shape)
+        return torch.addcmul(self.bias.unsqueeze(1), normed, gain).view(x.shape)
+
+
+class StackedEmbedding(nn.Module):
+    def __init__(self, weight: nn.Parameter, transposed: bool) -> None:
+        super().__init__()
+        self.weight = weight  # (K, V, C), or (K, C, V) when a tied linear layer came first
+        self.transposed = transposed
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        table = self.weight.mT if self.transposed else self.weight
+        K, V, C = table.shape
+        # seed k's tokens index rows k*V .. k*V + V-1 of the seeds' tables laid end to end
+        offsets = torch.arange(K, device=idx.device).unsqueeze(1) * V
+        rows = F.embedding(idx.reshape(K, -1) + offsets, table.reshape(K * V, C))
+        return rows.view(*idx.shape, C)
+
+
+STACKABLE = (nn.Linear, nn.LayerNorm, nn.Embedding)
 
 
 class StackedModels(nn.Module):
     """``forward(x)`` with ``x`` of shape (K, B, ...) runs model k on ``x[k]``.
 
     A model returning a tuple (like ``Transformer``'s ``(logits, loss)``) gives its first
-    element; compute per-seed losses on the stacked output.
+    element; compute per-seed losses on the stacked output. Parameter names are the
+    models' own (``stacked.parameter_dict()["lm_head.weight"]`` is (K, vocab, C)).
+
+    Supported: models whose parameters all live in Linear, LayerNorm and Embedding layers,
+    with no per-model buffers, and whose forward treats extra leading axes as batch
+    (``Transformer`` without centering). Anything else is refused at construction.
     """
 
     def __init__(self, models: list[nn.Module]) -> None:
         super().__init__()
         if not models:
             raise ValueError("StackedModels needs at least one model")
-        params, buffers = stack_module_state(models)
-        # stack_module_state returns tensors that require grad; make them leaf Parameters
-        # so optimizers, state_dict and checkpoints see them like any module's weights.
-        self.names = list(params)
-        self.stacked = nn.ParameterList(nn.Parameter(params[n].detach()) for n in self.names)
-        self.buffer_names = list(buffers)
-        for i, name in enumerate(self.buffer_names):
-            self.register_buffer(f"buffer_{i}", buffers[name])
         self.num_models = len(models)
-        # a weightless template: functional_call only needs its structure
-        self._template = [copy.deepcopy(models[0]).to("meta")]
+        self.model = copy.deepcopy(models[0])
+        stacked: dict[int, nn.Parameter] = {}  # model 0's parameter -> its stack; keeps ties
+        self.transposed: set[int] = set()  # ids of parameters stored (K, in, out)
+
+        def stack(name: str, attribute: str, transpose: bool = False) -> nn.Parameter | None:
+            first = getattr(models[0].get_submodule(name), attribute)
+            if first is None:
+                return None
+            if id(first) not in stacked:
+                layers = [getattr(m.get_submodule(name), attribute).detach() for m in models]
+                together = torch.stack([t.mT if transpose else t for t in layers])
+                stacked[id(first)] = nn.Parameter(together.contiguous())
+                if transpose:
+                    self.transposed.add(id(stacked[id(first)]))
+            return stacked[id(first)]
+
+        for name, module in list(self.model.named_modules()):
+            if isinstance(module, nn.Linear):
+                weight = stack(name, "weight", transpose=True)
+                twin = StackedLinear(weight, stack(name, "bias"), self.is_transposed(weight))
+            elif isinstance(module, nn.LayerNorm) and module.weight is not None:
+                twin = StackedLayerNorm(module, stack(name, "weight"), stack(name, "bias"))
+            elif isinstance(module, nn.Embedding):
+                if module.padding_idx is not None or module.max_norm is not None:
+                    raise ValueError(f"StackedModels: embedding {name!r} has options it ignores")
+                weight = stack(name, "weight")
+                twin = StackedEmbedding(weight, self.is_transposed(weight))
+            else:
+                check_stateless(name, module)
+                continue
+            parent, _, child = name.rpartition(".")
+            setattr(self.model.get_submodule(parent), child, twin)
 
     def parameter_dict(self) -> dict[str, torch.Tensor]:
-        return dict(zip(self.names, self.stacked, strict=True))
+        """Each parameter by the models' own name, shaped (K, *its shape in one model)."""
+        return {n: self.seed_layout(p, p) for n, p in self.model.named_parameters()}
 
-    def buffer_dict(self) -> dict[str, torch.Tensor]:
-        return {n: getattr(self, f"buffer_{i}") for i, n in enumerate(self.buffer_names)}
+    def is_transposed(self, param: nn.Parameter) -> bool:
+        return id(param) in self.transposed
+
+    def seed_layout(self, param: nn.Parameter, value: torch.Tensor) -> torch.Tensor:
+        """``value`` (shaped and laid out like ``param``, e.g. its gradient or Adam moment)
+        as (K, *the shape of the parameter in one model)."""
+        return value.mT if self.is_transposed(param) else value
 
     def forward(self, *args: torch.Tensor, **kwargs) -> torch.Tensor:
-        template = self._template[0]
-        template.train(self.training)
-
-        def one(params, buffers, *inputs):
-            output = functional_call(template, (params, buffers), inputs, kwargs)
-            return output[0] if isinstance(output, tuple) else output
-
-        # dropout draws different masks per seed
-        return vmap(one, randomness="different")(self.parameter_dict(), self.buffer_dict(), *args)
+        output = self.model(*args, **kwargs)
+        return output[0] if isinstance(output, tuple) else output
 
     def unstack(self, k: int, model: nn.Module) -> nn.Module:
         """Load seed ``k``'s weights into ``model`` (same architecture) and return it."""
         state = {n: p[k].detach().clone() for n, p in self.parameter_dict().items()}
-        state |= {n: b[k].clone() for n, b in self.buffer_dict().items()}
-        model.load_state_dict(state, strict=False)
+        model.load_state_dict(state, strict=False)  # a tied weight is named once
         return model
+
+    def seed_optimizer_state(self, state: dict[str, Any], k: int) -> dict[str, Any]:
+        """Seed k's slice of the state of an optimizer over ``self.parameters()``, as the
+        same optimizer over seed k's own model holds it (scalars such as Adam's step count
+        are shared by all seeds)."""
+        params = list(self.parameters())
+        per_param = {
+            i: {
+                name: self.seed_layout(params[i], t)[k].contiguous() if t.dim() else t.clone()
+                for name, t in entries.items()
+            }
+            for i, entries in state["state"].items()
+        }
+        return {"state": per_param, "param_groups": [dict(g) for g in state["param_groups"]]}
+
+    def stacked_optimizer_state(self, states: list[dict[str, Any]]) -> dict[str, Any]:
+        """The inverse of :meth:`seed_optimizer_state`: K seeds' states as one."""
+        params = list(self.parameters())
+
+        def stack(i: int, seed_values: list[torch.Tensor]) -> torch.Tensor:
+            together = torch.stack(seed_values)
+            return self.seed_layout(params[i], together).contiguous()
+
+        stacked = {
+            i: {
+                name: stack(i, [s["state"][i][name] for s in states]) if t.dim() else t
+                for name, t in entries.items()
+            }
+            for i, entries in states[0]["state"].items()
+        }
+        return {"state": stacked, "param_groups": states[0]["param_groups"]}
+
+
+def check_stateless(name: str, module: nn.Module) -> None:
+    """A module that is not stacked must hold nothing that differs between the models."""
+    persistent = [
+        n
+        for n, _ in module.named_buffers(recurse=False)
+        if n not in module._non_persistent_buffers_set
+    ]
+    own = [n for n, _ in module.named_parameters(recurse=False)] + persistent
+    if own:
+        kind = type(module).__name__
+        raise ValueError(
+            f"StackedModels cannot stack {kind} {name or '(root)'!r}: it holds {own}; "
+            f"only {[t.__name__ for t in STACKABLE]} layers carry per-model weights"
+        )

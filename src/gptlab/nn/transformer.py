@@ -41,8 +41,8 @@ class TransformerConfig:
     layer_norm: bool = True
     pos_encoding: str = "learned"
     tie_weights: bool = True  # share the token embedding with the LM head
-    # False: plain matmul-softmax attention instead of the fused kernel. torch.func.vmap has
-    # no batching rule for the fused kernel on CPU, so stacked (vmapped) models need False.
+    # False: the explicit matmul-softmax attention (the path of ``trace`` and of CPU dropout)
+    # instead of the fused kernel, e.g. to check that the two agree.
     fused_attention: bool = True
     centering: CenteringConfig = field(default_factory=CenteringConfig)
 
@@ -110,8 +110,11 @@ class CausalSelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, trace: Trace | None = None, last_only: bool = False
     ) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``)."""
-        B, T, C = x.shape
+        """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``).
+        Leading axes before B (a seed axis: ``nn/stacked.py``) are folded into the batch."""
+        *leading, T, C = x.shape
+        x = x.reshape(-1, T, C)
+        B = x.shape[0]
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head)  # (B, T, nh, hs)
         k = k.view(B, T, self.n_head, C // self.n_head)
@@ -138,7 +141,7 @@ class CausalSelfAttention(nn.Module):
         else:
             y = self._explicit_attention(q, k, v, dropout_p, trace)
         y = y.transpose(1, 2).contiguous().view(B, q.shape[2], C)
-        return self.resid_dropout(self.c_proj(y))
+        return self.resid_dropout(self.c_proj(y)).view(*leading, -1, C)
 
     def _explicit_attention(self, q, k, v, dropout_p: float, trace: Trace | None) -> torch.Tensor:
         """The fused kernel's computation written out, for analysis (``trace`` gets the
@@ -203,7 +206,7 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``)."""
         attended = self.attn(self.ln_1(x), trace, last_only)
-        x = x[:, -attended.shape[1] :] + attended
+        x = x[..., -attended.shape[-2] :, :] + attended
         x = x + self.mlp(self.ln_2(x))
         return self.centering(x)
 
@@ -259,11 +262,13 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        T = idx.shape[1]
+        T = idx.shape[-1]
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
         if self.config.pos_encoding == "learned":
-            pos = self.wpe(torch.arange(T, device=idx.device))
+            # one row of positions per leading (seed) axis, broadcast over the batch
+            positions = torch.arange(T, device=idx.device).expand(*idx.shape[:-2], 1, T)
+            pos = self.wpe(positions)  # (1, T, C), or (K, 1, T, C) stacked
         else:
             pos = self.sinusoidal[:T]
         return self.drop(self.wte(idx) + pos)  # (B, T, C)
@@ -296,7 +301,7 @@ class Transformer(nn.Module):
         skip = last_only and not (centering.block or centering.final)
         logits = self._run(idx, None, skip)
         if last_only:
-            logits = logits[:, -1:]
+            logits = logits[..., -1:, :]
         if targets is None:
             return logits, None
         if last_only:
