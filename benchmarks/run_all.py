@@ -1,6 +1,6 @@
 """The benchmark suite: speed figures and their targets, as ratios that hold on any machine.
 
-    python benchmarks/run_all.py                 # everything (about 15 minutes on 2 CPU cores)
+    python benchmarks/run_all.py                 # everything (about 30 minutes on 2 CPU cores)
     python benchmarks/run_all.py --quick         # smaller shapes and budgets (a few minutes)
     python benchmarks/run_all.py --only gpt grok --json results.json
 
@@ -8,6 +8,8 @@ Sections:
 - gpt: training tokens/s at the ``seed`` and ``cpu`` shapes, and model-FLOPs utilization
   against a matmul peak measured in the same process; the dropout-0.2 / dropout-0 step ratio;
 - centering: overhead of each variant in % of a full training step;
+  both GPT sections time eager steps and compiled ones (``torch.compile``, as
+  ``gptlab center --compile True`` trains); ``--compile off`` or ``on`` picks one;
 - grok: steps/s, the ``grok`` preset's time to generalize, 8 batched seeds vs one run
   (``grok`` and ``seed`` presets);
 - landscape: grid points/s and the landscape's share of a ``seed`` grokking run.
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -35,7 +37,9 @@ from gptlab.train.reproducibility import pick_device
 TARGETS = {  # name: (bound, "max" | "min")
     "gpt_mfu_seed_shape": (0.75, "min"),
     "dropout_step_ratio": (1.1, "max"),
+    "dropout_step_ratio_compiled": (1.1, "max"),
     "centering_overhead_pct_max": (3.0, "max"),
+    "centering_overhead_pct_max_compiled": (3.0, "max"),
     "grok_generalize_s": (60.0, "max"),
     "landscape_share_seed_run": (0.10, "max"),
     "batched_8_seeds_time_ratio": (2.0, "max"),
@@ -43,14 +47,21 @@ TARGETS = {  # name: (bound, "max" | "min")
 VOCAB = 65
 
 
-def gpt_section(device: torch.device, quick: bool, repeats: int) -> dict:
+def compiled_suffix(compiled: bool) -> str:
+    return "_compiled" if compiled else ""
+
+
+def gpt_section(device: torch.device, quick: bool, repeats: int, compile_modes: list[bool]) -> dict:
     peak = matmul_peak_flops(device)
     print(f"matmul peak (fp32, 2048^3): {peak / 1e9:,.1f} GFLOP/s")
     results, rows = {"matmul_peak_flops": peak}, []
     shapes = ["cpu"] if quick else ["seed", "cpu"]
-    for shape in shapes:
+    for compiled, shape in itertools.product(compile_modes, shapes):
+        suffix = compiled_suffix(compiled)
         configs = {
-            dropout: dataclasses.replace(center.PRESETS[shape], dropout=dropout, device=str(device))
+            dropout: dataclasses.replace(
+                center.PRESETS[shape], dropout=dropout, device=str(device), compile=compiled
+            )
             for dropout in (0.0, 0.2)
         }
         steps = {d: training_step(c, device, c.batch_size) for d, c in configs.items()}
@@ -63,6 +74,7 @@ def gpt_section(device: torch.device, quick: bool, repeats: int) -> dict:
             rows.append(
                 {
                     "shape": shape,
+                    "compiled": compiled,
                     "dropout": dropout,
                     "batch": batch,
                     "step s": seconds,
@@ -70,36 +82,43 @@ def gpt_section(device: torch.device, quick: bool, repeats: int) -> dict:
                     "MFU": mfu,
                 }
             )
-            results[f"gpt_{shape}_dropout{dropout}"] = {
+            results[f"gpt_{shape}_dropout{dropout}{suffix}"] = {
                 "tokens_per_s": tokens_per_s,
                 "mfu": mfu,
                 "step_s": seconds,
             }
-    print_table(rows, ["shape", "dropout", "batch", "step s", "tokens/s", "MFU"])
-    main_shape = shapes[0]
-    results[f"gpt_mfu_{main_shape}_shape"] = results[f"gpt_{main_shape}_dropout0.0"]["mfu"]
-    results["dropout_step_ratio"] = (
-        results[f"gpt_{main_shape}_dropout0.2"]["step_s"]
-        / results[f"gpt_{main_shape}_dropout0.0"]["step_s"]
-    )
+        if shape == shapes[0]:
+            step = {d: results[f"gpt_{shape}_dropout{d}{suffix}"]["step_s"] for d in configs}
+            results[f"gpt_mfu_{shape}_shape{suffix}"] = results[f"gpt_{shape}_dropout0.0{suffix}"][
+                "mfu"
+            ]
+            results[f"dropout_step_ratio{suffix}"] = step[0.2] / step[0.0]
+    print_table(rows, ["shape", "compiled", "dropout", "batch", "step s", "tokens/s", "MFU"])
     return results
 
 
-def centering_section(device: torch.device, quick: bool, repeats: int) -> dict:
+def centering_section(
+    device: torch.device, quick: bool, repeats: int, compile_modes: list[bool]
+) -> dict:
+    """Overhead in % of a full step, eager and under ``torch.compile`` (``--compile True``):
+    eager, Q/K centering is a chain of memory-bound elementwise passes that compile fuses."""
     base = dataclasses.replace(center.PRESETS["cpu" if quick else "seed"], device=str(device))
     variants = [v for v in center.VARIANTS if v != "custom"]
-    configs = {v: dataclasses.replace(base, variant=v) for v in variants}
-    steps = {v: training_step(c, device, base.batch_size) for v, c in configs.items()}
-    seconds = interleaved_seconds(steps, device, repeats)
-    overhead = {v: 100 * (seconds[v] / seconds["baseline"] - 1) for v in variants}
-    print_table(
-        [{"variant": v, "step s": seconds[v], "overhead %": overhead[v]} for v in variants],
-        ["variant", "step s", "overhead %"],
-    )
-    return {
-        "centering_overhead_pct": overhead,
-        "centering_overhead_pct_max": max(overhead[v] for v in variants[1:]),
-    }
+    results, rows = {}, []
+    for compiled in compile_modes:
+        suffix = compiled_suffix(compiled)
+        configs = {v: dataclasses.replace(base, variant=v, compile=compiled) for v in variants}
+        steps = {v: training_step(c, device, base.batch_size) for v, c in configs.items()}
+        seconds = interleaved_seconds(steps, device, repeats)
+        overhead = {v: 100 * (seconds[v] / seconds["baseline"] - 1) for v in variants}
+        rows += [
+            {"variant": v, "compiled": compiled, "step s": seconds[v], "overhead %": overhead[v]}
+            for v in variants
+        ]
+        results[f"centering_overhead_pct{suffix}"] = overhead
+        results[f"centering_overhead_pct_max{suffix}"] = max(overhead[v] for v in variants[1:])
+    print_table(rows, ["variant", "compiled", "step s", "overhead %"])
+    return results
 
 
 def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
@@ -137,17 +156,15 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
         )
         results["grok_generalize_s"] = summary["generalized_time_s"]
         results["grok_generalize_epoch"] = summary["generalized_epoch"]
-    # batched seeds: K seeds as one model vs one ordinary run, same epochs, whole runs
-    # (final figures included). The full-batch grok preset is compute-bound; the seed
-    # preset's 16-example steps leave room that batching fills.
-    for name, epochs in (("grok", 100 if quick else 300), ("seed", 20 if quick else 50)):
+    # batched seeds: K seeds as one model vs one ordinary run, same epochs. Timed is each
+    # run's own wall time (training, evaluations, checkpoints), not the per-seed figures drawn
+    # once at the end. The full-batch grok preset is compute-bound; the seed preset's
+    # 16-example steps leave room that batching fills.
+    for name, epochs in (("grok", 100 if quick else 300), ("seed", 20 if quick else 100)):
         budget = dataclasses.replace(grok.PRESETS[name], epochs=epochs, **quiet)
-        start = time.perf_counter()
-        grok.run_grok(budget, root / f"single-{name}", progress=False)
-        one = time.perf_counter() - start
-        start = time.perf_counter()
-        run_seeds(budget, 8, root / f"batched-{name}", batched=True, progress=False)
-        eight = time.perf_counter() - start
+        one = grok.run_grok(budget, root / f"single-{name}", progress=False)["wall_time_s"]
+        batched = run_seeds(budget, 8, root / f"batched-{name}", batched=True, progress=False)
+        eight = batched[0]["wall_time_s"]
         suffix = "" if name == "grok" else f"_{name}_preset"
         results[f"one_seed_s{suffix}"] = one
         results[f"batched_8_seeds_s{suffix}"] = eight
@@ -213,10 +230,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="+", choices=list(sections), default=list(sections))
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--compile",
+        choices=["off", "on", "both"],
+        default="both",
+        help="time the GPT and centering steps eager, under torch.compile, or both",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (fastest)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     device = pick_device(args.device)
+    compile_modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,7 +248,7 @@ def main() -> None:
             print(f"\n== {name}")
             fn = sections[name]
             if name in ("gpt", "centering"):
-                results[name] = fn(device, args.quick, args.repeats)
+                results[name] = fn(device, args.quick, args.repeats, compile_modes)
             else:
                 results[name] = fn(device, args.quick, Path(tmp))
     print("\n== targets")
