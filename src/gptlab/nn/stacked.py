@@ -10,9 +10,9 @@ How: a copy of the first model in which every ``nn.Linear``, ``nn.LayerNorm`` an
 leading axis. Inputs carry the same axis, (K, B, T). The model's own code never sees it as
 anything but more batch: attention folds it into the batch, elementwise layers don't care,
 and only the stacked layers split the leading axis K ways again (one ``bmm`` per linear
-layer for all seeds). This measured 4x faster than ``torch.func.vmap`` over
-``functional_call`` for the grokking model, whose every op is small enough for vmap's
-per-op dispatch to dominate.
+layer for all seeds). For 8 seeds of the grokking ``seed`` preset this measured 1.8x faster
+per training epoch and 3x per evaluation than ``torch.func.vmap`` over ``functional_call``,
+whose per-op dispatch dominated ops this small.
 """
 
 from __future__ import annotations
@@ -28,14 +28,6 @@ from torch import nn
 def seed_major(x: torch.Tensor, k: int) -> torch.Tensor:
     """(K * ..., ..., C) or (K, ..., C) -> (K, N, C): the seed axis is outermost either way."""
     return x.reshape(k, -1, x.shape[-1])
-
-
-def stack_for_bmm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Stack matrices (out, in) along a new first axis, stored transposed in memory
-    (strides of (K, in, out)) under their (K, out, in) shape. ``weight.transpose(1, 2)`` is then the
-    contiguous right operand of ``bmm``, and its gradient arrives in the parameter's own
-    layout: no copy of a weight or of its gradient in any step."""
-    return torch.stack(tensors).transpose(1, 2).contiguous().transpose(1, 2)
 
 
 class StackedLinear(nn.Module):
@@ -110,7 +102,7 @@ class StackedModels(nn.Module):
         self.num_models = len(models)
         self.model = copy.deepcopy(models[0])
         stacked: dict[int, nn.Parameter] = {}  # model 0's parameter -> its stack; keeps ties
-        self.transposed: set[int] = set()  # ids of parameters stored (K, in, out)
+        transposed: set[int] = set()  # ids of the stacks stored (K, in, out)
 
         def stack(name: str, attribute: str, transpose: bool = False) -> nn.Parameter | None:
             first = getattr(models[0].get_submodule(name), attribute)
@@ -121,20 +113,20 @@ class StackedModels(nn.Module):
                 together = torch.stack([t.mT if transpose else t for t in layers])
                 stacked[id(first)] = nn.Parameter(together.contiguous())
                 if transpose:
-                    self.transposed.add(id(stacked[id(first)]))
+                    transposed.add(id(stacked[id(first)]))
             return stacked[id(first)]
 
         for name, module in list(self.model.named_modules()):
             if isinstance(module, nn.Linear):
                 weight = stack(name, "weight", transpose=True)
-                twin = StackedLinear(weight, stack(name, "bias"), self.is_transposed(weight))
+                twin = StackedLinear(weight, stack(name, "bias"), id(weight) in transposed)
             elif isinstance(module, nn.LayerNorm) and module.weight is not None:
                 twin = StackedLayerNorm(module, stack(name, "weight"), stack(name, "bias"))
             elif isinstance(module, nn.Embedding):
                 if module.padding_idx is not None or module.max_norm is not None:
                     raise ValueError(f"StackedModels: embedding {name!r} has options it ignores")
                 weight = stack(name, "weight")
-                twin = StackedEmbedding(weight, self.is_transposed(weight))
+                twin = StackedEmbedding(weight, id(weight) in transposed)
             else:
                 check_stateless(name, module)
                 continue
@@ -146,7 +138,9 @@ class StackedModels(nn.Module):
         return {n: self.seed_layout(p, p) for n, p in self.model.named_parameters()}
 
     def is_transposed(self, param: nn.Parameter) -> bool:
-        return id(param) in self.transposed
+        """Whether ``param`` is stored (K, in, out): a linear weight, or a table tied to one."""
+        layers = self.model.modules()
+        return any(getattr(m, "transposed", False) and m.weight is param for m in layers)
 
     def seed_layout(self, param: nn.Parameter, value: torch.Tensor) -> torch.Tensor:
         """``value`` (shaped and laid out like ``param``, e.g. its gradient or Adam moment)
