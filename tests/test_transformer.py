@@ -123,3 +123,16 @@ def test_dropout_training_takes_the_explicit_path_on_cpu_and_stays_causal():
     b = model(changed)[0]
     torch.testing.assert_close(a[:, :5], b[:, :5])  # same masks: the past cannot see the future
     assert not torch.equal(a, model(idx)[0])  # new masks: dropout is on
+
+
+def test_the_last_query_alone_drops_attention_weights_in_training_only():
+    attention = tiny(dropout=0.5).blocks[0].attn
+    q, k = torch.randn(2, 3, 2, 1, 4), torch.randn(2, 3, 2, 5, 4)
+    v = torch.ones(2, 3, 2, 5, 4)  # the output is then the sum of the (dropped) weights
+    attention.eval()
+    torch.testing.assert_close(
+        attention._lone_query_attention(q, k, v, 0.5), torch.ones(2, 3, 2, 1, 4)
+    )
+    attention.train()
+    dropped = attention._lone_query_attention(q, k, v, 0.5)
+    assert not torch.allclose(dropped, torch.ones_like(dropped))
