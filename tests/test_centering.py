@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig, VectorCentering
-from gptlab.nn.centering import strict_prefix_mean
+from gptlab.nn.centering import PrefixCenterNormalize, strict_prefix_mean
 
 
 def centering(mode="simple", shape=(8,), output_norm=1.0, **fields) -> VectorCentering:
@@ -123,3 +123,24 @@ def test_momentum_center_is_used_before_it_is_updated_and_frozen_in_eval():
 def test_bad_centering_config_is_named(fields, message):
     with pytest.raises(ValueError, match=message):
         CenteringConfig(**fields)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3, 4), (3, 6, 7)], ids=["qk-shaped", "residual-shaped"])
+@pytest.mark.parametrize("learned_strength", [False, True], ids=["simple", "adaptive"])
+def test_the_written_out_backward_of_prefix_centering_matches_finite_differences(
+    shape, learned_strength
+):
+    x = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    strength = torch.tensor(0.7, dtype=torch.double, requires_grad=learned_strength)
+    assert torch.autograd.gradcheck(
+        lambda x, s: PrefixCenterNormalize.apply(x, s, 2.0, 1e-6), (x, strength)
+    )
+
+
+def test_prefix_centering_equals_the_plain_formula_in_bfloat16_too():
+    x = torch.randn(2, 40, 8) + 3.0
+    centered = x - strict_prefix_mean(x)
+    expected = centered / centered.norm(dim=-1, keepdim=True)
+    out = centering("simple")(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=2e-2)
