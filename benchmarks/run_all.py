@@ -100,8 +100,8 @@ def gpt_section(device: torch.device, quick: bool, repeats: int, compile_modes: 
 def centering_section(
     device: torch.device, quick: bool, repeats: int, compile_modes: list[bool]
 ) -> dict:
-    """Overhead in % of a full step, eager and under ``torch.compile`` (``--compile True``):
-    eager, Q/K centering is a chain of memory-bound elementwise passes that compile fuses."""
+    """Overhead in % of a full step, eager and under ``torch.compile`` (``--compile True``),
+    each against the baseline timed the same way."""
     base = dataclasses.replace(center.PRESETS["cpu" if quick else "seed"], device=str(device))
     variants = [v for v in center.VARIANTS if v != "custom"]
     results, rows = {}, []

@@ -133,7 +133,7 @@ class CausalSelfAttention(nn.Module):
         # The fused CPU kernel has no dropout; with dropout it falls back to a generic path
         # slower than the explicit one below.
         cpu_dropout = dropout_p > 0 and q.device.type == "cpu"
-        if last_only and trace is None:
+        if last_only:  # never traced: ``trace`` runs every position
             y = self._lone_query_attention(q, k, v, dropout_p)
         elif self.fused and trace is None and not cpu_dropout:
             y = F.scaled_dot_product_attention(
@@ -154,23 +154,22 @@ class CausalSelfAttention(nn.Module):
 
     def _explicit_attention(self, q, k, v, dropout_p: float, trace: Trace | None) -> torch.Tensor:
         """The fused kernel's computation written out, for analysis (``trace`` gets the
-        weights) and for dropout on CPU. Queries may be the last ``Tq <= Tk`` positions.
+        weights) and for dropout on CPU.
 
         Queries go in chunks, each against only the keys it may see: with 4 chunks this
         skips 3/8 of the score matrix (its masked upper triangle) and of the dropout draws.
         """
-        Tq, Tk = q.shape[-2], k.shape[-2]
+        T = q.shape[-2]
         # one copy each up front: slices of a strided view would be copied for every chunk
         q, k, v = (t.contiguous() for t in (q, k, v))
-        chunks = 1 if trace is not None else min(Tq, QUERY_CHUNKS)
-        bounds = [Tq * i // chunks for i in range(chunks + 1)]
-        first = Tk - Tq  # the position of query 0
+        chunks = 1 if trace is not None else min(T, QUERY_CHUNKS)
+        bounds = [T * i // chunks for i in range(chunks + 1)]
         outputs = []
         for start, stop in itertools.pairwise(bounds):
-            visible = first + stop  # keys up to this chunk's last query
+            visible = stop  # keys up to this chunk's last query
             scores = q[..., start:stop, :] @ k[..., :visible, :].transpose(-2, -1)
             future = torch.ones(stop - start, visible, dtype=torch.bool, device=q.device)
-            future = future.triu(first + start + 1)
+            future = future.triu(start + 1)
             weights = scores.masked_fill_(future, float("-inf")).softmax(dim=-1)
             if trace is not None:
                 trace.attention.append(weights)
@@ -178,7 +177,7 @@ class CausalSelfAttention(nn.Module):
                 trace.keys.append(k)
             attended = dropout(weights, dropout_p, self.training) @ v[..., :visible, :]
             outputs.append(attended.transpose(1, 2))  # (B, chunk, nh, hs)
-        # joined in (B, Tq, nh, hs) memory order, so the caller's reshape to (B, Tq, C) is free
+        # joined in (B, T, nh, hs) memory order, so the caller's reshape to (B, T, C) is free
         return torch.cat(outputs, dim=1).transpose(1, 2)
 
 
