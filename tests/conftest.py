@@ -1,25 +1,33 @@
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from gptlab.data.text import cache_dir, resolve_text_file
+
 # The test models are tiny: on a small or shared CPU, extra intra-op threads cost more in
 # synchronization than they give (several times slower on 2 busy cores).
 torch.set_num_threads(1)
 
-REPO = Path(__file__).resolve().parents[1]
+# The user's download cache, read before `private_cache` points GPTLAB_CACHE_DIR at each
+# test's own folder: the real data is then downloaded once, to where the product keeps it.
+USER_CACHE_DIR = cache_dir()
 
 
 @pytest.fixture(scope="session")
 def tiny_shakespeare() -> Path:
-    """GPTLAB_DATA_DIR/tinyshakespeare/input.txt, else ../shared/data beside the repository.
-    Missing data is a failure, not a skip: CI must run the tests that need it."""
-    folder = Path(os.environ.get("GPTLAB_DATA_DIR", REPO.parent / "shared" / "data"))
-    path = folder / "tinyshakespeare" / "input.txt"
-    assert path.is_file(), f"Tiny Shakespeare not found at {path}; set GPTLAB_DATA_DIR"
-    return path
+    """Tiny Shakespeare found the way the product finds it: GPTLAB_DATA_DIR, else the user's
+    cache, else a verified download into it. Missing data is a failure, not a skip: CI must
+    run the tests that need it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GPTLAB_CACHE_DIR", str(USER_CACHE_DIR))
+        try:
+            return resolve_text_file()
+        except ValueError as error:
+            problem = str(error)
+    # failed outside the `except`, so the report is this one message, not a chained traceback
+    pytest.fail(f"the tests need Tiny Shakespeare: {problem}", pytrace=False)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Character-level text data: the canonical file, download checks, split, cache, batches."""
 
+import hashlib
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +97,45 @@ def test_download_verifies_the_checksum(tmp_path, tiny_shakespeare):
     assert not (tmp_path / "other.txt").exists()
 
 
-def test_offline_download_fails_with_a_clear_message(tmp_path, monkeypatch):
+def serve_as_tiny_shakespeare(monkeypatch, tmp_path: Path, payload: bytes, md5: str) -> None:
+    """No data folder, and the canonical URL replaced by a local file:// one serving
+    ``payload`` with expected checksum ``md5``: the download path runs without a network."""
     monkeypatch.delenv("GPTLAB_DATA_DIR", raising=False)
-    monkeypatch.setattr(text, "TINY_SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
-    with pytest.raises(ValueError, match="could not download .* offline"):
+    source = tmp_path / "served.txt"
+    source.write_bytes(payload)
+    monkeypatch.setattr(text, "TINY_SHAKESPEARE_URL", source.as_uri())
+    monkeypatch.setattr(text, "TINY_SHAKESPEARE_MD5", md5)
+
+
+def test_without_a_data_folder_the_verified_download_lands_in_the_cache(tmp_path, monkeypatch):
+    payload = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    serve_as_tiny_shakespeare(monkeypatch, tmp_path, payload, hashlib.md5(payload).hexdigest())
+    path = resolve_text_file()
+    assert path == text.cache_dir() / "tinyshakespeare" / "input.txt"
+    assert path.read_bytes() == payload
+    # the cached copy is used from then on: the URL is not read again
+    monkeypatch.setattr(text, "TINY_SHAKESPEARE_URL", "http://127.0.0.1:9/gone")
+    assert resolve_text_file() == path
+
+
+def test_a_download_with_the_wrong_checksum_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    canonical_md5 = text.TINY_SHAKESPEARE_MD5
+    serve_as_tiny_shakespeare(monkeypatch, tmp_path, b"not Shakespeare\n", canonical_md5)
+    with pytest.raises(ValueError, match=f"expected {canonical_md5}; refusing"):
         resolve_text_file()
+    cache = text.cache_dir()
+    assert not cache.exists() or not any(cache.rglob("*"))
+
+
+def test_offline_download_fails_with_a_clear_message(monkeypatch):
+    def offline(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.delenv("GPTLAB_DATA_DIR", raising=False)
+    monkeypatch.setattr(text.urllib.request, "urlopen", offline)
+    with pytest.raises(ValueError, match="could not download .* offline") as error:
+        resolve_text_file()
+    expected = text.cache_dir() / "tinyshakespeare" / "input.txt"
+    assert f"Put the file at {expected}" in str(error.value)
+    assert "GPTLAB_DATA_DIR at a folder holding tinyshakespeare/input.txt" in str(error.value)
+    assert not expected.exists()
