@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from gptlab.train.lifecycle import RunEnded
+
 SUBCOMMANDS = {
     "grok": ("gptlab.experiments.grok", "train the grokking transformer on modular arithmetic"),
     "grok-sweep": (
@@ -34,6 +36,11 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def one_line(message: str) -> str:
+    """Scripts grep stderr line by line: a message that spans lines is joined into one."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -47,8 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return module.main(rest) or 0
     except ValueError as error:  # bad configuration: say what and stop before any training
-        print(f"gptlab {name}: error: {error}", file=sys.stderr)
+        print(f"gptlab {name}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
+    except RunEnded as ended:  # stopped by a signal, or diverged: the summary says so too
+        print(f"gptlab {name}: {ended}", file=sys.stderr)
+        return ended.exit_code
+    except OSError as error:  # a full disk, a folder we may not write: no traceback
+        print(f"gptlab {name}: error: {one_line(str(error))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a fallback: the training loops save and report it themselves
+        print(f"gptlab {name}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 from gptlab.analysis.statistics import censored_median_ci
 from gptlab.experiments import grok_mechanism, grok_sweep
 from gptlab.experiments.grok import GENERALIZED, GrokConfig, first_epoch, run_grok
+from gptlab.experiments.options import check_out_dir
 from gptlab.train.run_folder import RunFolder, read_json
 
 
@@ -349,11 +350,16 @@ def run_claims(plan: ClaimsPlan, out: Path, workers: int | None = None) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="gptlab grok-claims", description="Test the seed's four claims about grokking."
+        prog="gptlab grok-claims",
+        description="Test the seed's four claims about grokking.",
+        allow_abbrev=False,
     )
     parser.add_argument("--scale", choices=sorted(PLANS), default="cpu")
     parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"))
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers} must be >= 1")
+    check_out_dir(args.out)
     print(run_claims(PLANS[args.scale], args.out, args.workers))
     return 0

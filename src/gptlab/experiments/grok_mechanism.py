@@ -28,21 +28,42 @@ from gptlab.analysis.fourier import (
 )
 from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
-from gptlab.config import from_dict
 from gptlab.data.modular import ModularSplit, all_pairs
 from gptlab.experiments.grok import GrokConfig, build_data, build_model
+from gptlab.experiments.options import read_run_config
 from gptlab.train.run_folder import RunFolder, write_json
 
 
 def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dict]]:
-    """The run's config, and its snapshot epochs and state dicts in epoch order."""
+    """The run's config, and its snapshot epochs and state dicts in epoch order; a
+    ValueError naming the folder or file for anything that is not a grok run's snapshots."""
+    config = read_run_config(Path(run_dir), GrokConfig, "run folder")
     run = RunFolder(run_dir)
-    config = from_dict(GrokConfig, run.read_config())
-    paths = sorted((run.path / "snapshots").glob("epoch_*.pt"))
+    paths = sorted((run.path / "snapshots").glob("epoch_*.pt"), key=snapshot_epoch)
     if not paths:
         raise ValueError(f"{run.path} has no snapshots: run it with --snapshot-every N")
-    epochs = [int(p.stem.split("_")[1]) for p in paths]
-    return config, epochs, [torch.load(p, map_location="cpu") for p in paths]
+    return config, [snapshot_epoch(p) for p in paths], [load_snapshot(p) for p in paths]
+
+
+def snapshot_epoch(path: Path) -> int:
+    """``epoch_00050.pt`` -> 50 (sorted by number: names need not be zero-padded)."""
+    try:
+        return int(path.stem.split("_")[1])
+    except ValueError:
+        raise ValueError(f"{path}: not a snapshot name (epoch_N.pt)") from None
+
+
+def load_snapshot(path: Path) -> dict[str, torch.Tensor]:
+    # weights_only: a snapshot holds tensors only, and unpickling anything else would run
+    # whatever code the file names
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, empty, not a torch file: torch raises many kinds
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{path} is not a readable snapshot ({first_line})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a snapshot: it holds a {type(state).__name__}")
+    return state
 
 
 def flatten(state: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -200,14 +221,26 @@ def main(argv: list[str]) -> int:
         prog="gptlab grok-mechanism",
         description="Sharpness, Fourier progress measures and the trajectory landscape of a "
         "grokking run saved with --snapshot-every N.",
+        allow_abbrev=False,
     )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--lanczos-steps", type=int, default=20)
     parser.add_argument("--trace-samples", type=int, default=10)
     parser.add_argument("--resolution", type=int, default=21, help="trajectory grid size")
     args = parser.parse_args(argv)
+    check_options(args.lanczos_steps, args.trace_samples, args.resolution)
     result = analyze(args.run_dir, args.lanczos_steps, args.trace_samples, args.resolution)
     print(f"{args.run_dir}/mechanism.json, plots in {args.run_dir}/plots/")
     if "fourier" in result:
         print(f"key frequencies: {result['fourier']['key_frequencies']}")
     return 0
+
+
+def check_options(lanczos_steps: int, trace_samples: int, resolution: int) -> None:
+    for option, value, low in (
+        ("--lanczos-steps", lanczos_steps, 1),
+        ("--trace-samples", trace_samples, 1),
+        ("--resolution", resolution, 2),  # a grid needs two points per axis
+    ):
+        if value < low:
+            raise ValueError(f"{option} {value} must be >= {low}")

@@ -1,20 +1,32 @@
 """Command-line options shared by every experiment: ``--preset``, ``--out``, ``--resume``,
-and one ``--field-name VALUE`` per field of the experiment's config dataclass (via tyro)."""
+and one ``--field-name VALUE`` per field of the experiment's config dataclass (via tyro).
+
+Bad input is a ValueError with a one-line message (``gptlab.cli`` prints it and exits 2),
+raised before anything is written: no run folder for a command that was refused."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
+import json
+import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import tyro
 
-from gptlab.config import from_dict
+from gptlab.config import check_finite, from_dict
+from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir
 
 C = TypeVar("C")
+BOX = re.compile(r"\x1b\[[0-9;]*m|[│╭╮╰╯┃┏┓┗┛]")  # ANSI colours and the frame of tyro's boxes
+RULE = re.compile(r"^[─━]+$")
 
 
 @dataclass
@@ -25,14 +37,84 @@ class RunRequest(Generic[C]):
 
 
 def parse_config(argv: list[str], config_cls: type[C], default: C, prog: str) -> C:
-    """Parse ``--field-name VALUE`` overrides of ``default``; booleans take True/False."""
-    return tyro.cli(
-        config_cls,
-        default=default,
-        args=argv,
-        prog=prog,
-        config=(tyro.conf.FlagConversionOff,),
-    )
+    """Parse ``--field-name VALUE`` overrides of ``default``; booleans take True/False.
+
+    tyro matches option names exactly (``--learning-r`` is refused, not read as
+    ``--learning-rate``; tests/test_cli_errors.py holds it to that). Its errors are
+    multi-line boxes: they become a one-line ValueError. A nan or infinite float is refused
+    too."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            config = tyro.cli(
+                config_cls,
+                default=default,
+                args=argv,
+                prog=prog,
+                config=(tyro.conf.FlagConversionOff,),
+            )
+    except SystemExit as stop:
+        if stop.code:
+            raise ValueError(f"{tyro_message(captured.getvalue())} (see {prog} --help)") from None
+        sys.stderr.write(captured.getvalue())
+        raise
+    sys.stderr.write(captured.getvalue())  # warnings, if any, still reach the user
+    check_finite(config)
+    return config
+
+
+def tyro_message(box: str) -> str:
+    """The first section of a tyro error box (what went wrong), as one line."""
+    lines = [BOX.sub("", line).strip() for line in box.splitlines()]
+    lines = [line for line in lines if line]
+    body = []
+    for line in lines[1:]:  # lines[0] is the title bar: "─ Value error ───"
+        if RULE.match(line):
+            break
+        body.append(line)
+    return " ".join(body) or " ".join(lines) or "invalid options"
+
+
+def check_out_dir(path: Path | str, option: str = "--out") -> None:
+    """A ValueError unless ``path`` is, or can be created as, a folder: checked up front so
+    that a bad ``--out`` stops a command before it trains, not at its first write."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: {path} is not a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable")
+
+
+def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume") -> C:
+    """The config saved in ``run_dir/config.json``, or a ValueError naming the folder or
+    the file and what is wrong with it."""
+    folder = RunFolder(run_dir)
+    if not folder.path.exists():
+        raise ValueError(f"{option} {run_dir}: no such folder")
+    if not folder.path.is_dir():
+        raise ValueError(f"{option} {run_dir}: not a folder")
+    if not folder.config_path.is_file():
+        raise ValueError(f"{option} {run_dir}: not a run folder (no config.json)")
+    try:
+        return from_dict(config_cls, folder.read_config())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{folder.config_path} is not valid JSON: {error}") from None
+    except (ValueError, TypeError) as error:  # unknown fields, wrong types, a class's checks
+        raise ValueError(f"{folder.config_path}: {error}") from None
+
+
+def check_request(config: C, run_dir: Path, option: str) -> None:
+    """What every experiment needs of a request before it writes anything."""
+    check_finite(config)
+    device = getattr(config, "device", None)
+    if isinstance(device, str):  # "--device banana" must not leave a run folder behind
+        pick_device(device)
+    check_out_dir(run_dir, option)
 
 
 def parse_run_request(
@@ -59,18 +141,19 @@ def parse_run_request(
         )
     if known.resume is not None:
         if rest or known.out is not None:
-            pre.error(
+            raise ValueError(
                 f"--resume takes its config from {known.resume}/config.json; "
                 f"drop the other options: {' '.join(rest + (['--out'] if known.out else []))}"
             )
-        folder = RunFolder(known.resume)
-        config = from_dict(config_cls, folder.read_config())
-        return RunRequest(config, folder.path, resume=True)
+        config = read_run_config(known.resume, config_cls)
+        check_request(config, known.resume, "--resume")
+        return RunRequest(config, known.resume, resume=True)
     config = parse_config(rest, config_cls, presets[known.preset], prog)
-    run_dir = known.out or default_run_dir(prog.split()[-1])
-    if (Path(run_dir) / "config.json").exists():
-        pre.error(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-    return RunRequest(config, Path(run_dir), resume=False)
+    run_dir = Path(known.out or default_run_dir(prog.split()[-1]))
+    if (run_dir / "config.json").exists():
+        raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    check_request(config, run_dir, "--out" if known.out else "default run folder")
+    return RunRequest(config, run_dir, resume=False)
 
 
 def replace(config: C, **changes) -> C:
