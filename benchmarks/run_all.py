@@ -31,7 +31,7 @@ from common import matmul_peak_flops, print_table, time_call
 from gptlab.analysis.flops import training_flops_per_token
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
 from gptlab.experiments import center, grok
-from gptlab.experiments.grok_batched import run_seeds
+from gptlab.experiments.grok import run_seeds
 from gptlab.train.reproducibility import pick_device
 
 TARGETS = {  # name: (bound, "max" | "min")

@@ -11,6 +11,7 @@ from gptlab import cli
 from gptlab.experiments import center
 from gptlab.experiments.center import PRESETS, CenterConfig, centering_config, run_center
 from gptlab.experiments.sample import sample_text
+from gptlab.train.run_folder import RunFolder
 
 
 def test_presets_match_the_issue():
@@ -78,8 +79,7 @@ def test_resume_after_an_interruption_gives_the_unbroken_run(
     resumed = run_center(config, tmp_path / "b", resume=True, progress=False)
 
     assert resumed["final_val_loss"] == unbroken["final_val_loss"]
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    a, b = (RunFolder(tmp_path / r).load_checkpoint()["state"]["model"] for r in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
     def losses(run):

@@ -3,9 +3,10 @@
 import dataclasses
 
 import pytest
+import torch
 
-from gptlab.experiments.grok import PRESETS, run_grok
-from gptlab.experiments.grok_batched import run_seeds, seed_configs
+from gptlab.experiments import grok
+from gptlab.experiments.grok import PRESETS, run_grok, run_seeds, seed_configs
 from gptlab.train.run_folder import RunFolder
 
 CONFIG = dataclasses.replace(
@@ -47,30 +48,51 @@ def test_seeds_get_their_own_split_and_init():
     assert [(c.seed, c.split_seed) for c in configs] == [(0, 0), (1, 1), (2, 2)]
 
 
-def test_a_seed_of_a_batched_run_continues_alone_as_its_own_run(tmp_path):
-    short = dataclasses.replace(CONFIG, epochs=6)
-    run_seeds(short, 2, tmp_path / "batched", batched=True, progress=False)
+def crash_at_evaluation(monkeypatch, n: int) -> None:
+    """Make the n-th evaluation raise KeyboardInterrupt, as a crash would."""
+    real, calls = grok.evaluate, []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grok, "evaluate", evaluate)
+
+
+def test_a_seed_of_a_batched_run_continues_alone_as_its_own_run(tmp_path, monkeypatch):
+    crash_at_evaluation(monkeypatch, 3)  # at epoch 9; the checkpoint is at epoch 6
+    with pytest.raises(KeyboardInterrupt):
+        run_seeds(CONFIG, 2, tmp_path / "batched", batched=True, progress=False)
+    monkeypatch.undo()
+    # the seed's checkpoint is an ordinary run_grok checkpoint: it continues alone
     seed_dir = tmp_path / "batched" / "seed-1"
-    RunFolder(seed_dir).summary_path.unlink()
-    # the seed's checkpoint is an ordinary run_grok checkpoint: continue it to 12 epochs
     config = seed_configs(CONFIG, 2)[1]
-    RunFolder(seed_dir).write_config(dataclasses.asdict(config))
     run_grok(config, seed_dir, resume=True, progress=False)
     run_grok(config, tmp_path / "alone", progress=False)
     assert_same_metrics(RunFolder(seed_dir), RunFolder(tmp_path / "alone"))
 
 
-def test_batched_resume_after_interruption_equals_unbroken(tmp_path):
-    run_seeds(dataclasses.replace(CONFIG, epochs=6), 2, tmp_path / "cut", True, progress=False)
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_batched_resume_after_interruption_equals_unbroken(tmp_path, monkeypatch, dropout):
+    # with dropout the global RNG (the masks) must be restored too, not only the weights
+    config = dataclasses.replace(CONFIG, dropout=dropout, batch_size=64)
+    crash_at_evaluation(monkeypatch, 3)  # at epoch 9; the checkpoint is at epoch 6
+    with pytest.raises(KeyboardInterrupt):
+        run_seeds(config, 2, tmp_path / "cut", batched=True, progress=False)
+    monkeypatch.undo()
+    run_seeds(config, 2, tmp_path / "cut", batched=True, resume=True, progress=False)
+    run_seeds(config, 2, tmp_path / "whole", batched=True, progress=False)
     for seed in (0, 1):
-        RunFolder(tmp_path / "cut" / f"seed-{seed}").summary_path.unlink()
-    run_seeds(CONFIG, 2, tmp_path / "cut", batched=True, resume=True, progress=False)
-    run_seeds(CONFIG, 2, tmp_path / "whole", batched=True, progress=False)
-    for seed in (0, 1):
-        assert_same_metrics(
-            RunFolder(tmp_path / "cut" / f"seed-{seed}"),
-            RunFolder(tmp_path / "whole" / f"seed-{seed}"),
-        )
+        cut, whole = (RunFolder(tmp_path / d / f"seed-{seed}") for d in ("cut", "whole"))
+        assert without_time(cut.read_metrics()) == without_time(whole.read_metrics())
+        a, b = (f.load_checkpoint()["state"]["model"] for f in (cut, whole))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def without_time(rows):
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
 
 
 def test_zero_seeds_is_refused():

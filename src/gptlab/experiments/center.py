@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from gptlab.config import from_dict, to_dict
+from gptlab.config import check_finite, from_dict, to_dict
 from gptlab.data.text import CharDataset, resolve_text_file
 from gptlab.experiments.options import parse_run_request
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
@@ -33,6 +32,7 @@ from gptlab.train.distributed import (
     mean_across_processes,
     shutdown_distributed,
 )
+from gptlab.train.lifecycle import Counters, run_experiment
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import (
     pick_device,
@@ -176,6 +176,7 @@ def model_config(config: CenterConfig, vocab_size: int) -> TransformerConfig:
 
 def validate(config: CenterConfig) -> None:
     """Raise ValueError for anything wrong with ``config`` that needs no data or device."""
+    check_finite(config)
     centering_config(config)
     for name in (
         "batch_size",
@@ -191,6 +192,12 @@ def validate(config: CenterConfig) -> None:
         raise ValueError("warmup_iters and lr_decay_iters must be >= 0")
     if not 0 < config.min_lr <= config.learning_rate:
         raise ValueError(f"need 0 < min_lr ({config.min_lr}) <= learning_rate")
+    for name in ("weight_decay", "grad_clip"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name} = {getattr(config, name)} must be >= 0")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ValueError(f"{name} = {getattr(config, name)} must lie in [0, 1)")
     if config.num_threads < 0:
         raise ValueError(f"num_threads = {config.num_threads} must be >= 0")
     if config.dtype not in DTYPES:
@@ -283,176 +290,184 @@ def run_center(
 ) -> dict[str, Any]:
     """Train one run into ``run_dir`` (or finish it, with ``resume``); return its summary."""
     validate(config)
-    folder = RunFolder(run_dir)
-    if resume and folder.read_summary() is not None:
-        return folder.read_summary()
     data = load_data(config)
     device = pick_device(config.device)
     context = init_distributed(device.type)
     if context.enabled and device.type == "cuda":
         device = torch.device("cuda", context.local_rank)
     try:
-        return _train(config, folder, data, device, context, resume, progress)
+        run = CenterRun(config, Path(run_dir), data, device, context)
+        return run_experiment(run, resume, progress)[0]
     finally:
         shutdown_distributed()
 
 
-def _train(
-    config: CenterConfig,
-    folder: RunFolder,
-    data: CharDataset,
-    device: torch.device,
-    context: DistributedContext,
-    resume: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    if config.num_threads:
-        # on a shared or small CPU, fewer threads than cores can be several times faster
-        torch.set_num_threads(config.num_threads)
-    seed_everything(config.seed + context.rank)  # each process its own dropout masks
-    model_cfg = model_config(config, len(data.vocab))
-    model = Transformer(model_cfg).to(device)
-    optimizer = adamw(
-        model, config.learning_rate, config.weight_decay, (config.beta1, config.beta2), device.type
-    )
-    step, train_time, wall_before = 0, 0.0, 0.0
-    checkpoint = None
-    if resume and folder.checkpoint_path.exists():
-        checkpoint = folder.load_checkpoint(map_location=device)
+class CenterRun:
+    """One char-level GPT run for the lifecycle (``gptlab.train.lifecycle``); under
+    torchrun every process builds one, and only the main process writes the folder."""
+
+    command, unit = "center", "iter"
+
+    def __init__(
+        self,
+        config: CenterConfig,
+        run_dir: Path,
+        data: CharDataset,
+        device: torch.device,
+        context: DistributedContext,
+    ) -> None:
+        self.config, self.data, self.device, self.context = config, data, device, context
+        self.total, self.checkpoint_every = config.max_iters, config.eval_interval
+        self.folders, self.configs = [RunFolder(run_dir)], [to_dict(config)]
+        self.is_main = context.is_main
+        self.postfix: dict[str, str] = {}
+        if config.num_threads:
+            # on a shared or small CPU, fewer threads than cores can be several times faster
+            torch.set_num_threads(config.num_threads)
+        seed_everything(config.seed + context.rank)  # each process its own dropout masks
+        self.model_config = model_config(config, len(data.vocab))
+        self.model = Transformer(self.model_config).to(device)
+        self.optimizer = adamw(
+            self.model,
+            config.learning_rate,
+            config.weight_decay,
+            (config.beta1, config.beta2),
+            device.type,
+        )
+        trained = torch.compile(self.model) if config.compile else self.model
+        if context.enabled:
+            ids = [device.index] if device.type == "cuda" else None
+            trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
+        self.trained = trained
+        self.tokens_per_step = (
+            config.batch_size * config.grad_accum * config.block_size * context.world_size
+        )
+        self.train_time = 0.0  # seconds in training steps alone, summed over resumes
+        self.interval_time, self.interval_steps, self.lr = 0.0, 0, 0.0
+
+    def state_dicts(self) -> list[dict[str, Any]] | None:
+        rng_states = gather_to_main(rng_state(), self.context)  # every rank takes part
+        if not self.is_main:
+            return None
+        return [
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": rng_states,  # one per rank: each process has its own dropout masks
+                "train_time": self.train_time,
+                "vocab": self.data.vocab.chars,
+                "model_config": to_dict(self.model_config),
+            }
+        ]
+
+    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
+        (state,) = states
         # first, so a different number of processes stops the run before anything changes
-        set_rank_rng_state(checkpoint["rng"], context.rank, context.world_size)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        step, train_time, wall_before = (
-            checkpoint["step"],
-            checkpoint["train_time"],
-            checkpoint["wall_time"],
+        set_rank_rng_state(state["rng"], self.context.rank, self.context.world_size)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_time = state["train_time"]
+
+    def train_unit(self, counters: Counters) -> list[float]:
+        """One optimizer step over grad_accum micro-batches; its gradient norm."""
+        config, context, device = self.config, self.context, self.device
+        self.lr = warmup_cosine_lr(
+            counters.step,
+            config.learning_rate,
+            config.min_lr,
+            config.warmup_iters,
+            config.lr_decay_iters or config.max_iters,
         )
-    if context.is_main:
-        folder.create()
-        folder.write_config(to_dict(config))
-        # rows after the checkpoint are recomputed, not duplicated (none at all without one)
-        folder.keep_metrics(lambda row: checkpoint is not None and row["iter"] <= step)
-    trained = torch.compile(model) if config.compile else model
-    if context.enabled:
-        ids = [device.index] if device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
-
-    writer = None
-    if context.is_main:
-        from torch.utils.tensorboard import SummaryWriter  # slow import, only when writing
-
-        writer = SummaryWriter(str(folder.tensorboard_dir), purge_step=step)
-    decay_iters = config.lr_decay_iters or config.max_iters
-    tokens_per_step = config.batch_size * config.grad_accum * config.block_size * context.world_size
-    session_start = time.perf_counter()
-
-    def checkpoint_state(rng_states: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_states,  # one per rank: each process has its own dropout masks
-            "step": step,
-            "train_time": train_time,
-            "wall_time": wall_before + time.perf_counter() - session_start,
-            "vocab": data.vocab.chars,
-            "model_config": to_dict(model_cfg),
-        }
-
-    def log(row: dict[str, Any]) -> None:
-        if context.is_main:
-            folder.append_metrics(row)
-            for key, value in row.items():
-                if key != "iter":
-                    writer.add_scalar(key, value, row["iter"])
-
-    if step == 0:
-        losses = estimate_loss(model, data, config, 0, device, context)
-        log({"iter": 0, "train_loss": losses["train"], "val_loss": losses["val"]})
-
-    bar = tqdm(
-        total=config.max_iters,
-        initial=step,
-        desc=f"center {config.variant} seed {config.seed}",
-        disable=not (progress and context.is_main),
-    )
-    interval_time, interval_steps = 0.0, 0
-    model.train()
-    while step < config.max_iters:
-        lr = warmup_cosine_lr(
-            step, config.learning_rate, config.min_lr, config.warmup_iters, decay_iters
-        )
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = local_batch(data, "train", config, context, step, TRAIN_BATCHES)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        x, y = local_batch(self.data, "train", config, context, counters.step, TRAIN_BATCHES)
         started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         for micro, (xm, ym) in enumerate(
             zip(x.split(config.batch_size), y.split(config.batch_size), strict=True)
         ):
             # DDP averages gradients across processes only on the last micro-step
             last = micro == config.grad_accum - 1
-            sync = contextlib.nullcontext() if last or not context.enabled else trained.no_sync()
-            with sync:
-                with autocast_for(config, device):
-                    loss = trained(xm.to(device), ym.to(device))[1] / config.grad_accum
-                loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+            sync = contextlib.nullcontext()
+            if context.enabled and not last:
+                sync = self.trained.no_sync()
+            with sync, autocast_for(config, device):
+                loss = self.trained(xm.to(device), ym.to(device))[1] / config.grad_accum
+            loss.backward()
+        # the norm is taken after DDP's all-reduce: every process sees the same number
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), config.grad_clip or math.inf
+        )
+        self.optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - started
-        train_time += elapsed
-        interval_time += elapsed
-        interval_steps += 1
-        step += 1
-        bar.update(1)
-        if step % config.eval_interval == 0 or step == config.max_iters:
-            losses = estimate_loss(model, data, config, step, device, context)
-            row = {
-                "iter": step,
-                "train_loss": losses["train"],
-                "val_loss": losses["val"],
-                "lr": lr,
-                "tokens_per_sec": tokens_per_step * interval_steps / interval_time,
-            }
-            log(row)
-            bar.set_postfix(train=f"{losses['train']:.3f}", val=f"{losses['val']:.3f}")
-            interval_time, interval_steps = 0.0, 0
-            rng_states = gather_to_main(rng_state(), context)  # every rank takes part
-            if context.is_main:
-                folder.save_checkpoint(checkpoint_state(rng_states))
-    bar.close()
+        self.train_time += elapsed
+        self.interval_time += elapsed
+        self.interval_steps += 1
+        counters.step += 1
+        return [grad_norm.item()]
 
-    final_val_loss = full_pass_loss(model, data, "val", config, device)
-    summary = {
-        "variant": config.variant,
-        "centering": describe_centering(model_cfg.centering),
-        "seed": config.seed,
-        "iters": step,
-        "final_val_loss": final_val_loss,
-        "final_val_tokens": len(data.val) - 1,
-        "final_val_perplexity": math.exp(final_val_loss),
-        "tokens_per_sec": tokens_per_step * config.max_iters / train_time,
-        "train_time_s": train_time,
-        "wall_time_s": wall_before + time.perf_counter() - session_start,
-        "n_params": model.num_parameters(),
-        "device": str(device),
-        "world_size": context.world_size,
-    }
-    if context.is_main:
-        writer.add_scalar("final_val_loss", final_val_loss, step)
-        writer.close()
-        folder.write_summary(summary)
-    return summary
+    def monitor(self, counters: Counters, writers: list[Any]) -> None:
+        """A random-batch loss estimate at iteration 0 and every ``eval_interval``."""
+        step = counters.unit
+        if step % self.config.eval_interval and step != self.config.max_iters:
+            return
+        losses = estimate_loss(self.model, self.data, self.config, step, self.device, self.context)
+        row = {"iter": step, "train_loss": losses["train"], "val_loss": losses["val"]}
+        if step:
+            row["lr"] = self.lr
+            row["tokens_per_sec"] = self.tokens_per_step * self.interval_steps / self.interval_time
+        self.interval_time, self.interval_steps = 0.0, 0
+        self.postfix = {"train": f"{losses['train']:.3f}", "val": f"{losses['val']:.3f}"}
+        if self.is_main:
+            self.folders[0].append_metrics(row)
+            for key, value in row.items():
+                if key != "iter":
+                    writers[0].add_scalar(key, value, step)
+
+    def render(self, counters: Counters, writers: list[Any]) -> None:
+        pass  # center-suite draws the comparisons across runs
+
+    def summaries(self, counters: Counters, finished: bool) -> list[dict[str, Any]]:
+        config = self.config
+        # the result: one fixed full pass over the validation split, for a finished run only
+        final = (
+            full_pass_loss(self.model, self.data, "val", config, self.device) if finished else None
+        )
+        summary = {
+            "variant": config.variant,
+            "centering": describe_centering(self.model_config.centering),
+            "seed": config.seed,
+            "iters": counters.unit,
+            "final_val_loss": final,
+            "final_val_tokens": len(self.data.val) - 1,
+            "final_val_perplexity": math.exp(final) if final is not None else None,
+            "tokens_per_sec": self.tokens_per_step * counters.step / max(self.train_time, 1e-9),
+            "train_time_s": self.train_time,
+            "wall_time_s": counters.wall_s,
+            "n_params": self.model.num_parameters(),
+            "device": str(self.device),
+            "world_size": self.context.world_size,
+        }
+        return [summary]
+
+    def agree(self, flag: bool) -> bool:
+        if not self.context.enabled:
+            return flag
+        return bool(
+            mean_across_processes(
+                torch.tensor(float(flag), device=self.device), self.context
+            ).item()
+            > 0
+        )
 
 
 def load_run(run_dir: Path | str, device: str = "cpu") -> tuple[Transformer, str, CenterConfig]:
     """The trained model of a run folder (eval mode), its vocabulary and its config."""
     folder = RunFolder(run_dir)
     config = from_dict(CenterConfig, folder.read_config())
-    state = folder.load_checkpoint(map_location=device)
+    state = folder.load_checkpoint(map_location=device)["state"]
     model = Transformer(from_dict(TransformerConfig, state["model_config"])).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), state["vocab"], config

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,10 @@ from gptlab.experiments.center import (
     validate,
 )
 from gptlab.experiments.executor import run_all
-from gptlab.experiments.options import parse_config
+from gptlab.experiments.options import check_out_dir, parse_config
 from gptlab.plots.centering import plot_comparison, plot_geometry
+from gptlab.train.lifecycle import result_or_divergence
+from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, write_json
 
 DEFAULT_VARIANTS = [v for v in VARIANTS if v != "custom"]
@@ -72,8 +75,8 @@ def run_or_resume(config: CenterConfig, run_dir: Path, progress: bool) -> dict[s
             raise ValueError(
                 f"{run_dir} holds a run with another config; use another --out or delete it"
             )
-        return run_center(config, run_dir, resume=True, progress=progress)
-    return run_center(config, run_dir, progress=progress)
+    resume = folder.config_path.exists()
+    return result_or_divergence(run_center, config, run_dir, resume=resume, progress=progress)
 
 
 def execute(task: tuple[CenterConfig, Path, bool]) -> dict[str, Any]:
@@ -82,22 +85,27 @@ def execute(task: tuple[CenterConfig, Path, bool]) -> dict[str, Any]:
 
 
 def comparison_rows(results: list[dict[str, Any]], variants: list[str]) -> list[dict[str, Any]]:
-    """Per variant: mean/std of final val loss, paired difference to baseline, tests."""
-    by_variant = {v: {r["seed"]: r for r in results if r["variant"] == v} for v in variants}
+    """Per variant: mean/std of final val loss, paired difference to baseline, tests. Runs
+    that diverged are counted and kept out of every statistic."""
+    by_variant = {v: {r["seed"]: r for r in finished_runs(results, v)} for v in variants}
     baseline = by_variant["baseline"]
+    if len(baseline) < 1:
+        raise ValueError("every baseline run diverged: there is nothing to compare against")
     base_mean = summarize([r["final_val_loss"] for r in baseline.values()]).mean
     rows = []
     for variant in variants:
         runs = by_variant[variant]
-        loss = summarize([r["final_val_loss"] for r in runs.values()])
+        every = [r for r in results if r["variant"] == variant]
+        loss = summarize([r["final_val_loss"] for r in runs.values()]) if runs else None
         row = {
             "variant": variant,
-            "centering": next(iter(runs.values()))["centering"],
-            "n": loss.n,
-            "mean": loss.mean,
-            "std": loss.std,
-            "vs_baseline_pct": 100 * (loss.mean - base_mean) / base_mean,
-            "tokens_per_sec": float(np.mean([r["tokens_per_sec"] for r in runs.values()])),
+            "centering": every[0]["centering"],
+            "n": len(runs),
+            "diverged": len(every) - len(runs),
+            "mean": loss.mean if loss else math.nan,
+            "std": loss.std if loss else math.nan,
+            "vs_baseline_pct": 100 * (loss.mean - base_mean) / base_mean if loss else math.nan,
+            "tokens_per_sec": float(np.mean([r["tokens_per_sec"] for r in every])),
         }
         seeds = sorted(set(runs) & set(baseline))
         if variant != "baseline" and len(seeds) >= 2:
@@ -141,7 +149,8 @@ def comparison_markdown(rows: list[dict[str, Any]], base: CenterConfig, seeds: l
     ]
     verdicts = []
     for r in rows:
-        cells = [r["variant"], r["centering"], str(r["n"]), f"{r['mean']:.4f} ± {r['std']:.4f}"]
+        n = f"{r['n']}" + (f" (+{r['diverged']} diverged)" if r["diverged"] else "")
+        cells = [r["variant"], r["centering"], n, f"{r['mean']:.4f} ± {r['std']:.4f}"]
         if "paired" in r:
             p = r["paired"]
             cells += [
@@ -170,8 +179,12 @@ def comparison_markdown(rows: list[dict[str, Any]], base: CenterConfig, seeds: l
     return "\n".join(lines)
 
 
+def finished_runs(results: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
+    return [r for r in results if r["variant"] == variant and r["status"] == "finished"]
+
+
 def write_results_csv(results: list[dict[str, Any]], path: Path) -> None:
-    fields = ["variant", "seed", "final_val_loss", "tokens_per_sec", "train_time_s"]
+    fields = ["variant", "seed", "status", "final_val_loss", "tokens_per_sec", "train_time_s"]
     fields += ["wall_time_s", "iters", "centering", "run_dir"]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -256,7 +269,7 @@ def run_suite(
     (out / "comparison.md").write_text(comparison_markdown(rows, base, seeds))
     plot_comparison(
         {v: [val_curve(run_dir_for(out, v, s)) for s in seeds] for v in variants},
-        {v: [r["final_val_loss"] for r in results if r["variant"] == v] for v in variants},
+        {v: [r["final_val_loss"] for r in finished_runs(results, v)] for v in variants},
         out / "centering_comparison.png",
     )
     per_layer = geometry_report(out, variants, seeds[0])
@@ -282,8 +295,14 @@ def main(argv: list[str]) -> int:
         raise ValueError("the suite sets --variant and --seed itself; use --variants/--seeds")
     if args.seeds < 2:
         raise ValueError(f"--seeds {args.seeds}: a paired comparison needs at least 2 seeds")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed {args.first_seed} must be >= 0")
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers} must be >= 1")
     base = parse_config(rest, CenterConfig, PRESETS[args.preset], "gptlab center-suite")
+    pick_device(base.device)  # before the suite folder is written, not in every run
     out = args.out or Path("runs") / f"center-suite-{args.preset}"
+    check_out_dir(out)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     run_suite(base, seeds, args.variants, out, not args.quiet, args.workers, args.ray)
     print((out / "comparison.md").read_text())

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -28,9 +31,18 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _limit_threads(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
     # N processes each using every core would oversubscribe the CPU many times over
     torch.set_num_threads(threads)
+    threading.Thread(target=_die_with, args=(parent,), daemon=True).start()
+
+
+def _die_with(parent: int, poll_s: float = 0.5) -> None:
+    """End this worker when the sweep that started it is gone (``kill -9`` included): an
+    orphan would go on writing run folders that the sweep's rerun resumes."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_all(
@@ -60,7 +72,8 @@ def _run_in_processes(fn, tasks, workers: int) -> Iterator[tuple[Any, Any]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: forking a process that already runs torch's thread pools can hang
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _limit_threads, (threads,)) as pool:
+    init = (threads, os.getpid())
+    with ProcessPoolExecutor(workers, context, _init_worker, init) as pool:
         futures = {pool.submit(fn, task): task for task in tasks}
         for future in as_completed(futures):
             yield futures[future], future.result()
@@ -82,5 +95,5 @@ def _run_on_ray(fn, tasks, address: str) -> Iterator[tuple[Any, Any]]:
 
 
 def _ray_task(fn, task):
-    _limit_threads(1)
+    torch.set_num_threads(1)
     return fn(task)

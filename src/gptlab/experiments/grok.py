@@ -9,6 +9,7 @@ TensorBoard, PNG plots, and a checkpoint from which ``--resume`` continues exact
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -17,20 +18,22 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
-from tqdm.auto import tqdm
 
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
-from gptlab.config import to_dict
+from gptlab.config import check_finite, to_dict
 from gptlab.data.modular import ModularSplit, all_pairs, split_pairs
-from gptlab.experiments.options import parse_run_request
+from gptlab.experiments.options import RunRequest, parse_run_request
+from gptlab.nn.stacked import StackedModels
 from gptlab.nn.transformer import Transformer, TransformerConfig
 from gptlab.plots.grokking import plot_attention, plot_curves
 from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
 from gptlab.plots.output import save_and_log
+from gptlab.train.lifecycle import Counters, run_experiment
 from gptlab.train.optim import fused_for
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
-from gptlab.train.run_folder import RunFolder, atomic_write
+from gptlab.train.run_folder import RunFolder, atomic_write, read_json, write_json
 
 MEMORIZED = GENERALIZED = 0.99  # accuracy thresholds for memorized_epoch / generalized_epoch
 SCHEDULERS = ("cosine", "constant")
@@ -137,6 +140,7 @@ PRESETS = {
 def check_config(c: GrokConfig) -> None:
     """Raise ValueError naming the bad value and what is allowed; data and model sizes are
     checked where they are built (``split_pairs``, ``TransformerConfig``)."""
+    check_finite(c)
     at_least = {
         "d_model": 1,
         "n_heads": 1,
@@ -162,6 +166,8 @@ def check_config(c: GrokConfig) -> None:
         raise ValueError(f"lr = {c.lr} must be > 0")
     if c.weight_decay < 0:
         raise ValueError(f"weight_decay = {c.weight_decay} must be >= 0")
+    if not 0 <= c.eta_min <= c.lr:
+        raise ValueError(f"eta_min = {c.eta_min} must lie in [0, lr = {c.lr}]")
     if not all(0.0 <= b < 1.0 for b in c.betas):
         raise ValueError(f"betas = {c.betas} must both lie in [0, 1)")
     if c.scheduler not in SCHEDULERS:
@@ -221,31 +227,108 @@ def build_scheduler(optimizer: torch.optim.Optimizer, c: GrokConfig):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, c.t_max, c.eta_min)
 
 
+def seed_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(K, b, 3) pairs -> (K, b, vocab): each seed's logits for the answer at ``=``. A plain
+    :class:`Transformer` (K = 1) folds the seed axis into its batch; a :class:`StackedModels`
+    runs seed k on ``x[k]``."""
+    out = model(x, last_only=True)
+    return (out[0] if isinstance(out, tuple) else out)[:, :, -1]
+
+
+def per_seed_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of each seed's slice (the leading axis) over all tensors: (K,)."""
+    norms = [torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim()))) for t in tensors]
+    return torch.linalg.vector_norm(torch.stack(norms), dim=0)
+
+
+def stacked_split(data: list[ModularSplit], split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every seed's ``split`` as (K, N, 3) inputs and (K, N) targets."""
+    inputs = torch.stack([getattr(d, f"{split}_inputs") for d in data])
+    return inputs, torch.stack([getattr(d, f"{split}_targets") for d in data])
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    data: list[ModularSplit],
+    c: GrokConfig,
+    shuffles: list[torch.Generator],
+) -> tuple[int, list[float]]:
+    """One pass over every seed's training set, each seed in its own random order; returns
+    (steps, mean gradient norm per seed). The schedule steps per optimizer step when T_max
+    counts steps. Seeds are independent: the summed loss gives each its own gradient, and
+    AdamW is elementwise."""
+    model.train()
+    inputs, targets = stacked_split(data, "train")
+    n = targets.shape[1]
+    batch_size = c.batch_size or n
+    orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(targets.device)
+    grad_norms = []
+    for i in range(0, n, batch_size):
+        idx = orders[:, i : i + batch_size]  # (K, b)
+        x = torch.take_along_dim(inputs, idx.unsqueeze(-1), dim=1)  # (K, b, 3)
+        y = torch.take_along_dim(targets, idx, dim=1)  # (K, b)
+        logits = seed_logits(model, x)
+        optimizer.zero_grad(set_to_none=True)
+        summed_seed_losses(logits, y).backward()
+        grads = [p.grad for p in model.parameters()]
+        grad_norms.append(per_seed_norm(grads) if len(data) > 1 else clip_norm(model))
+        optimizer.step()
+        if c.t_max_unit == "steps":
+            scheduler.step()
+    if c.t_max_unit == "epochs":
+        scheduler.step()
+    return len(grad_norms), torch.stack(grad_norms).reshape(-1, len(data)).mean(0).tolist()
+
+
+def summed_seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The sum over seeds of each seed's mean cross-entropy: (K, b, vocab), (K, b) -> ().
+    Both spellings compute the same; each keeps the float rounding its path always had,
+    because when a run groks is chaotic in the last bits (hundreds of epochs apart)."""
+    if y.shape[0] == 1:
+        return F.cross_entropy(logits[0], y[0])
+    return F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1).sum()
+
+
+def clip_norm(model: torch.nn.Module) -> torch.Tensor:
+    """One model's total gradient norm (clipping at infinity changes nothing)."""
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf).reshape(1)
+
+
 @torch.no_grad()
-def evaluate(model: Transformer, data: ModularSplit, batch_size: int = 8192) -> dict[str, float]:
-    """Loss and accuracy on the full train and test sets, the test accuracy on pairs whose
-    mirror is not in training, and the weight norm. Add new per-evaluation metrics here."""
+def evaluate(
+    model: torch.nn.Module, data: list[ModularSplit], chunk: int = 512
+) -> list[dict[str, float]]:
+    """Per seed: loss and accuracy on the full train and test sets, the test accuracy on
+    pairs whose mirror is not in training, and the weight norm. Chunks of 512 examples keep
+    (K, chunk, d_ff) in cache. Add new per-evaluation metrics here."""
     was_training = model.training
     model.eval()
-    metrics = {}
-    for split, inputs, targets in (
-        ("train", data.train_inputs, data.train_targets),
-        ("test", data.test_inputs, data.test_targets),
-    ):
-        losses, correct = [], []
-        for i in range(0, len(targets), batch_size):
-            logits = model(inputs[i : i + batch_size], last_only=True)[0][:, -1]  # at "="
-            y = targets[i : i + batch_size]
-            losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-            correct.append(logits.argmax(-1) == y)
-        hits = torch.cat(correct)
-        metrics[f"{split}_loss"] = (torch.stack(losses).sum() / len(targets)).item()
-        metrics[f"{split}_acc"] = hits.float().mean().item()
-    unmirrored = hits[data.unmirrored]  # hits of the test split (last in the loop)
-    metrics["test_acc_unmirrored"] = unmirrored.float().mean().item() if len(unmirrored) else None
-    metrics["weight_norm"] = torch.cat([p.flatten() for p in model.parameters()]).norm().item()
+    rows: list[dict[str, Any]] = [{} for _ in data]
+    for split in ("train", "test"):
+        inputs, targets = stacked_split(data, split)
+        loss_sum = torch.zeros(len(data), device=targets.device)
+        hits = []
+        for i in range(0, targets.shape[1], chunk):
+            logits = seed_logits(model, inputs[:, i : i + chunk])
+            y = targets[:, i : i + chunk]
+            loss_sum += F.cross_entropy(logits.transpose(1, 2), y, reduction="none").sum(1)
+            hits.append(logits.argmax(-1) == y)
+        hit = torch.cat(hits, dim=1)
+        for k, row in enumerate(rows):
+            row[f"{split}_loss"] = (loss_sum[k] / targets.shape[1]).item()
+            row[f"{split}_acc"] = hit[k].float().mean().item()
+    params = list(model.parameters())
+    weight_norms = (
+        per_seed_norm(params) if len(data) > 1 else per_seed_norm([p.unsqueeze(0) for p in params])
+    )
+    for k, (row, d) in enumerate(zip(rows, data, strict=True)):
+        unmirrored = hit[k][d.unmirrored]  # hit holds the test split, evaluated last
+        row["test_acc_unmirrored"] = unmirrored.float().mean().item() if len(unmirrored) else None
+        row["weight_norm"] = weight_norms[k].item()
     model.train(was_training)
-    return metrics
+    return rows
 
 
 @torch.no_grad()
@@ -297,10 +380,12 @@ class Landscapes:
         return grid
 
     def state(self) -> dict[str, Any]:
-        return {"epochs": list(self.epochs), "losses": list(self.losses)}
+        """Tensors and plain values, for a ``weights_only`` checkpoint."""
+        return {"epochs": list(self.epochs), "losses": [torch.from_numpy(g) for g in self.losses]}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.epochs, self.losses = list(state["epochs"]), list(state["losses"])
+        self.epochs = list(state["epochs"])
+        self.losses = [g.numpy() for g in state["losses"]]
 
     def save(self, path: Path) -> None:
         n = len(self.coords)
@@ -335,128 +420,200 @@ def log_histograms(writer: SummaryWriter, model: Transformer, epoch: int) -> Non
             writer.add_histogram(f"grads/{name}", p.grad.detach().cpu(), epoch)
 
 
-def train_epoch(
-    model: Transformer,
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    data: ModularSplit,
-    c: GrokConfig,
-    shuffle: torch.Generator,
-) -> tuple[int, float]:
-    """One pass over the training set in a fresh random order; returns (steps, mean grad
-    norm). The schedule steps per optimizer step when T_max counts steps."""
-    model.train()
-    n = len(data.train_targets)
-    batch_size = c.batch_size or n
-    order = torch.randperm(n, generator=shuffle).to(data.train_targets.device)
-    grad_norms = []
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        _, loss = model(data.train_inputs[idx], data.train_targets[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
-        optimizer.step()
-        if c.t_max_unit == "steps":
-            scheduler.step()
-    if c.t_max_unit == "epochs":
-        scheduler.step()
-    return len(grad_norms), torch.stack(grad_norms).mean().item()
+def seed_configs(config: GrokConfig, count: int) -> list[GrokConfig]:
+    """Seed i of a multi-seed run: ``seed + i`` for initialization, dropout and batch order,
+    ``split_seed + i`` for its train/test split."""
+    if count < 1:
+        raise ValueError(f"seeds = {count} must be >= 1")
+    return [
+        dataclasses.replace(config, seed=config.seed + i, split_seed=config.split_seed + i)
+        for i in range(count)
+    ]
 
 
-def run_grok(
-    config: GrokConfig, run_dir: Path | str, resume: bool = False, progress: bool = True
-) -> dict[str, Any]:
-    """Train (or continue) the run in ``run_dir``; return its summary."""
-    c = config
-    check_config(c)
-    device = pick_device(c.device)
-    data = build_data(c).to(device)
-    seed_everything(c.seed)
-    model = build_model(c, data.vocab_size).to(device)
-    optimizer, scheduler = build_optimizer(model, c)
-    shuffle = torch.Generator().manual_seed(c.seed)
-    landscapes = Landscapes(model, data, c)
-    run = RunFolder(run_dir)
-    epoch = step = 0
-    times = {"wall": 0.0, "landscape": 0.0, "render": 0.0}  # seconds, summed over resumes
-    if resume:
-        state = run.load_checkpoint(device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        shuffle.set_state(state["shuffle"])
-        set_rng_state(state["rng"])
-        landscapes.load(state["landscapes"])
-        epoch, step, times = state["epoch"], state["step"], state["times"]
-        run.keep_metrics(lambda r: r["epoch"] <= epoch)  # rows after the checkpoint: redo
-    else:
-        run.create()
-        run.write_config(to_dict(c))
-    # purge_step drops TensorBoard events logged after the checkpoint by the interrupted run
-    writer = SummaryWriter(run.tensorboard_dir, purge_step=epoch + 1 if resume else None)
-    started = time.perf_counter() - times["wall"]
+def check_stackable(configs: list[GrokConfig]) -> None:
+    shared = [dataclasses.replace(c, seed=0, split_seed=0) for c in configs]
+    if any(s != shared[0] for s in shared):
+        raise ValueError("batched seeds must share every config field but seed and split_seed")
 
-    def due(every: int) -> bool:
-        return every > 0 and (epoch % every == 0 or epoch == c.epochs)
 
-    def timed(key: str, fn, *args):
-        t0 = time.perf_counter()
-        result = fn(*args)
-        times[key] += time.perf_counter() - t0
-        return result
+NO_LANDSCAPES: dict[str, list] = {"epochs": [], "losses": []}
 
-    bar = tqdm(total=c.epochs, initial=epoch, disable=not progress, desc="grok", unit="epoch")
-    while epoch < c.epochs:
-        steps, grad_norm = train_epoch(model, optimizer, scheduler, data, c, shuffle)
-        epoch, step = epoch + 1, step + steps
-        if due(c.eval_every):
-            row = {"epoch": epoch, "step": step, **evaluate(model, data)}
-            row |= {"grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
-            row["time_s"] = time.perf_counter() - started
-            run.append_metrics(row)
-            log_scalars(writer, row)
-            bar.set_postfix(train=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}")
-        if due(c.landscape_every):
-            grid = timed("landscape", landscapes.compute, model, epoch)
+
+class GrokRun:
+    """K >= 1 seeds of one configuration trained together, each writing its own folder.
+
+    K = 1 trains the plain :class:`Transformer`; K > 1 a :class:`StackedModels` whose
+    weights carry a leading seed axis, which gives the same numbers as K separate runs (up
+    to float rounding; dropout masks are drawn differently). Every folder's checkpoint is
+    that seed's own, so any seed of a batched run can be continued alone. Landscapes,
+    histograms, snapshots and attention during training need one model at a time: they
+    run for K = 1 only; a batched run draws each seed's attention at the end.
+    """
+
+    command, unit = "grok", "epoch"
+
+    def __init__(self, configs: list[GrokConfig], run_dirs: list[Path]) -> None:
+        for c in configs:
+            check_config(c)
+        check_stackable(configs)
+        self.seed_configs = configs
+        c = self.c = configs[0]
+        self.total, self.checkpoint_every = c.epochs, c.checkpoint_every
+        self.folders = [RunFolder(d) for d in run_dirs]
+        self.configs = [to_dict(ci) for ci in configs]
+        self.is_main = True
+        self.postfix: dict[str, str] = {}
+        self.device = pick_device(c.device)
+        self.data = [build_data(ci).to(self.device) for ci in configs]
+        self.models = []
+        for ci, d in zip(configs, self.data, strict=True):
+            seed_everything(ci.seed)  # a seed's initialization is its own run's
+            self.models.append(build_model(ci, d.vocab_size).to(self.device))
+        self.stack_models()
+        self.shuffles = [torch.Generator().manual_seed(ci.seed) for ci in configs]
+        self.single = len(configs) == 1
+        self.landscapes = Landscapes(self.models[0], self.data[0], c) if self.single else None
+        self.timers = {"landscape": 0.0, "render": 0.0}
+        self.grad_norms = [math.nan] * len(configs)
+
+    def stack_models(self) -> None:
+        """The trained module over ``self.models``' current weights, and its optimizer."""
+        if len(self.models) == 1:
+            self.model = self.models[0]
+        else:
+            self.model = StackedModels(self.models).to(self.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.c)
+
+    def seed_model(self, k: int) -> Transformer:
+        if self.single:
+            return self.model
+        with torch.random.fork_rng(devices=[]):  # a throwaway init must not move dropout's RNG
+            fresh = build_model(self.c, self.data[k].vocab_size).to(self.device)
+        return self.model.unstack(k, fresh)
+
+    def state_dicts(self) -> list[dict[str, Any]]:
+        optimizer, rng = self.optimizer.state_dict(), rng_state()
+        return [
+            {
+                "model": self.seed_model(k).state_dict(),
+                "optimizer": optimizer
+                if self.single
+                else self.model.seed_optimizer_state(optimizer, k),
+                "scheduler": self.scheduler.state_dict(),
+                "shuffle": self.shuffles[k].get_state(),
+                "rng": rng,
+                "landscapes": self.landscapes.state() if self.single else NO_LANDSCAPES,
+                "timers": dict(self.timers),
+            }
+            for k in range(len(self.folders))
+        ]
+
+    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
+        for model, state in zip(self.models, states, strict=True):
+            model.load_state_dict(state["model"])
+        self.stack_models()  # a stack copies its models' weights
+        optimizer = states[0]["optimizer"]
+        if not self.single:
+            optimizer = self.model.stacked_optimizer_state([s["optimizer"] for s in states])
+        self.optimizer.load_state_dict(optimizer)
+        self.scheduler.load_state_dict(states[0]["scheduler"])
+        for shuffle, state in zip(self.shuffles, states, strict=True):
+            shuffle.set_state(state["shuffle"])
+        set_rng_state(states[0]["rng"])  # global: dropout masks
+        if self.single:
+            self.landscapes.load(states[0]["landscapes"])
+        self.timers = dict(states[0]["timers"])
+
+    def train_unit(self, counters: Counters) -> list[float]:
+        steps, self.grad_norms = train_epoch(
+            self.model, self.optimizer, self.scheduler, self.data, self.c, self.shuffles
+        )
+        counters.step += steps
+        return self.grad_norms
+
+    def due(self, epoch: int, every: int) -> bool:
+        return every > 0 and epoch > 0 and (epoch % every == 0 or epoch == self.c.epochs)
+
+    def monitor(self, counters: Counters, writers: list[SummaryWriter]) -> None:
+        epoch, c = counters.unit, self.c
+        if self.due(epoch, c.eval_every):
+            rows = evaluate(self.model, self.data)
+            for folder, writer, row, grad_norm in zip(
+                self.folders, writers, rows, self.grad_norms, strict=True
+            ):
+                row = {"epoch": epoch, "step": counters.step, **row, "grad_norm": grad_norm}
+                row |= {"lr": self.optimizer.param_groups[0]["lr"], "time_s": counters.wall_s}
+                folder.append_metrics(row)
+                log_scalars(writer, row)
+            self.postfix = {
+                "train": f"{np.mean([r['train_acc'] for r in rows]):.3f}",
+                "test": f"{np.mean([r['test_acc'] for r in rows]):.3f}",
+            }
+        if self.single:
+            self.monitor_one_model(epoch, writers[0])
+
+    def monitor_one_model(self, epoch: int, writer: SummaryWriter) -> None:
+        c, folder, model = self.c, self.folders[0], self.model
+        if self.due(epoch, c.landscape_every):
+            grid = self.timed("landscape", self.landscapes.compute, model, epoch)
             writer.add_scalar("landscape/center_loss", grid[len(grid) // 2, len(grid) // 2], epoch)
             writer.add_scalar("landscape/mean_loss", grid.mean(), epoch)
-            if due(c.landscape_plot_every):
-                timed("render", render_landscape, writer, run, landscapes, epoch)
-        if due(c.histogram_every):
-            timed("render", log_histograms, writer, model, epoch)
-        if due(c.attention_every):
-            timed("render", render_attention, writer, run, model, c, epoch)
-        if due(c.snapshot_every):
-            save_snapshot(run, model, epoch)
-        if due(c.checkpoint_every):
-            times["wall"] = time.perf_counter() - started
-            save_checkpoint(
-                run, model, optimizer, scheduler, shuffle, landscapes, epoch, step, times
-            )
-        bar.update(1)
-    bar.close()
-    times["wall"] = time.perf_counter() - started
-    summary = finish(run, landscapes, c, epoch, model, times)
-    writer.close()
-    return summary
+            if self.due(epoch, c.landscape_plot_every):
+                self.timed("render", render_landscape, writer, folder, self.landscapes, epoch)
+            if self.due(epoch, c.checkpoint_every):
+                self.landscapes.save(folder.path / "landscapes.npz")
+        if self.due(epoch, c.histogram_every):
+            self.timed("render", log_histograms, writer, model, epoch)
+        if self.due(epoch, c.attention_every):
+            self.timed("render", render_attention, writer, folder, model, c, epoch)
+        if self.due(epoch, c.snapshot_every):
+            save_snapshot(folder, model, epoch)
 
+    def timed(self, key: str, fn, *args):
+        started = time.perf_counter()
+        result = fn(*args)
+        self.timers[key] += time.perf_counter() - started
+        return result
 
-def save_checkpoint(run, model, optimizer, scheduler, shuffle, landscapes, epoch, step, times):
-    run.save_checkpoint(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "shuffle": shuffle.get_state(),
-            "rng": rng_state(),
-            "landscapes": landscapes.state(),
-            "epoch": epoch,
-            "step": step,
-            "times": dict(times),
-        }
-    )
-    landscapes.save(run.path / "landscapes.npz")
+    def render(self, counters: Counters, writers: list[SummaryWriter]) -> None:
+        if self.single:
+            if self.landscapes.losses:
+                self.landscapes.save(self.folders[0].path / "landscapes.npz")
+        for k, (folder, writer) in enumerate(zip(self.folders, writers, strict=True)):
+            model, c = self.seed_model(k), self.seed_configs[k]
+            if not self.single:
+                render_attention(writer, folder, model, c, counters.unit)
+            render_curves(folder, c, self.landscapes if self.single else None)
+
+    def summaries(self, counters: Counters, finished: bool) -> list[dict[str, Any]]:
+        wall = max(counters.wall_s, 1e-9)
+        summaries = []
+        for folder in self.folders:
+            rows = folder.read_metrics()
+            memorized = first_epoch(rows, "train_acc", MEMORIZED)
+            generalized = first_epoch(rows, "test_acc", GENERALIZED)
+            summary = {
+                "epochs_completed": counters.unit,
+                "final": rows[-1] if rows else None,
+                "memorized_epoch": memorized and memorized["epoch"],
+                "generalized_epoch": generalized and generalized["epoch"],
+                "memorized_time_s": memorized and memorized["time_s"],
+                "generalized_time_s": generalized and generalized["time_s"],
+                "wall_time_s": counters.wall_s,
+                "landscape_time_s": self.timers["landscape"],
+                "landscape_share": self.timers["landscape"] / wall,
+                "render_time_s": self.timers["render"],
+                "render_share": self.timers["render"] / wall,
+                "num_parameters": self.models[0].num_parameters(),
+            }
+            if not self.single:
+                summary["batched_seeds"] = len(self.folders)
+            summaries.append(summary)
+        return summaries
+
+    def agree(self, flag: bool) -> bool:
+        return flag
 
 
 def save_snapshot(run: RunFolder, model: Transformer, epoch: int) -> None:
@@ -483,36 +640,21 @@ def render_attention(writer, run: RunFolder, model: Transformer, c: GrokConfig, 
     save_and_log(fig, run.plots_dir / "attention.png", writer, "attention", epoch)
 
 
-def finish(run, landscapes, c, epoch, model, times) -> dict[str, Any]:
-    """Summary and the end-of-run plots (curves, landscape evolution)."""
-    rows = run.read_metrics()
+def render_curves(folder: RunFolder, c: GrokConfig, landscapes: Landscapes | None) -> None:
+    """The end-of-run plots: curves, and the landscape's evolution where there is one."""
+    rows = folder.read_metrics()
     memorized = first_epoch(rows, "train_acc", MEMORIZED)
     generalized = first_epoch(rows, "test_acc", GENERALIZED)
-    summary = {
-        "epochs_completed": epoch,
-        "final": rows[-1] if rows else None,
-        "memorized_epoch": memorized and memorized["epoch"],
-        "generalized_epoch": generalized and generalized["epoch"],
-        "memorized_time_s": memorized and memorized["time_s"],
-        "generalized_time_s": generalized and generalized["time_s"],
-        "wall_time_s": times["wall"],
-        "landscape_time_s": times["landscape"],
-        "landscape_share": times["landscape"] / times["wall"],
-        "render_time_s": times["render"],
-        "render_share": times["render"] / times["wall"],
-        "num_parameters": model.num_parameters(),
-    }
-    run.write_summary(summary)
     fig = plot_curves(
-        rows, summary["memorized_epoch"], summary["generalized_epoch"], title=run_title(c)
-    )
-    fig.savefig(run.plots_dir / "curves.png", dpi=120)
-    if landscapes.losses:
+        rows, memorized and memorized["epoch"], generalized and generalized["epoch"],
+        title=run_title(c),
+    )  # fmt: skip
+    fig.savefig(folder.plots_dir / "curves.png", dpi=120)
+    if landscapes is not None and landscapes.losses:
         fig = plot_landscape_evolution(
             landscapes.coords, np.stack(landscapes.losses), landscapes.epochs, title=run_title(c)
         )
-        fig.savefig(run.plots_dir / "landscape_evolution.png", dpi=110)
-    return summary
+        fig.savefig(folder.plots_dir / "landscape_evolution.png", dpi=110)
 
 
 def run_title(c: GrokConfig) -> str:
@@ -520,8 +662,35 @@ def run_title(c: GrokConfig) -> str:
     return f"{c.operation} mod {c.p}, {size}, wd {c.weight_decay:g}, lr {c.lr:g}, seed {c.seed}"
 
 
+def run_grok(
+    config: GrokConfig, run_dir: Path | str, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or continue) the run in ``run_dir``; return its summary."""
+    return run_experiment(GrokRun([config], [Path(run_dir)]), resume, progress)[0]
+
+
+def run_seeds(
+    config: GrokConfig,
+    count: int,
+    out_dir: Path | str,
+    batched: bool,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train ``count`` seeds of ``config`` into ``out_dir/seed-*``, as one stacked model
+    (``batched``) or one after another; return their summaries."""
+    configs = seed_configs(config, count)
+    run_dirs = [Path(out_dir) / f"seed-{c.seed}" for c in configs]
+    if batched:
+        return run_experiment(GrokRun(configs, run_dirs), resume, progress)
+    return [
+        run_experiment(GrokRun([c], [d]), resume and d.exists(), progress)[0]
+        for c, d in zip(configs, run_dirs, strict=True)
+    ]
+
+
 def main(argv: list[str]) -> int:
-    seeds = argparse.ArgumentParser(add_help=False)
+    seeds = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     seeds.add_argument("--seeds", type=int, default=1)
     seeds.add_argument("--batched", action="store_true")
     multi, rest = seeds.parse_known_args(argv)
@@ -536,11 +705,36 @@ def main(argv: list[str]) -> int:
         "  --batched        train the K seeds as one model with a leading seed axis",
     )
     if multi.seeds != 1 or multi.batched or (request.run_dir / "seeds.json").exists():
-        from gptlab.experiments.grok_batched import main_seeds  # it imports this module
-
         return main_seeds(request, multi.seeds, multi.batched)
     summary = run_grok(request.config, request.run_dir, resume=request.resume)
     print(summary_line(request.run_dir, summary))
+    return 0
+
+
+def main_seeds(request: RunRequest[GrokConfig], count: int, batched: bool) -> int:
+    """``gptlab grok --seeds K [--batched]``; the group folder keeps the base config and
+    ``seeds.json``, so ``--resume OUT`` needs no other option."""
+    group = RunFolder(request.run_dir)
+    seeds_file = group.path / "seeds.json"
+    if request.resume:
+        if not seeds_file.exists():
+            raise ValueError(f"{group.path} is not a multi-seed run folder: no seeds.json")
+        stored = read_json(seeds_file)
+        count, batched = stored["seeds"], stored["batched"]
+    else:
+        for c in seed_configs(request.config, count):  # every check before anything is written
+            check_config(c)
+        group.create()
+        group.write_config(to_dict(request.config))
+        write_json(seeds_file, {"seeds": count, "batched": batched})
+    started = time.perf_counter()
+    summaries = run_seeds(request.config, count, group.path, batched, request.resume)
+    for config, summary in zip(seed_configs(request.config, count), summaries, strict=True):
+        print(summary_line(group.path / f"seed-{config.seed}", summary))
+    print(
+        f"{count} seeds ({'batched' if batched else 'one by one'}): "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 

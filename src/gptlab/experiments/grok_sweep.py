@@ -20,7 +20,6 @@ import csv
 import dataclasses
 import functools
 import itertools
-import shutil
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gptlab.analysis.statistics import censored_median_ci, proportion_ci
-from gptlab.config import from_dict
+from gptlab.config import check_finite, from_dict
 from gptlab.experiments.executor import default_workers, run_all
 from gptlab.experiments.grok import (
     GENERALIZED,
@@ -42,6 +41,9 @@ from gptlab.experiments.grok import (
     first_epoch,
     run_grok,
 )
+from gptlab.experiments.options import check_out_dir
+from gptlab.train.lifecycle import result_or_divergence
+from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir, write_json
 
 QUIET = {
@@ -136,22 +138,26 @@ def check_existing(tasks: Sequence[Task]) -> None:
 
 
 def execute(task: Task, runner: Runner = run_grok) -> dict[str, Any]:
-    """Run, resume or skip one task; returns its summary."""
+    """Run, resume or skip one task; returns its summary. A finished or diverged run is a
+    result and is kept; a stopped one, or one killed before its first checkpoint, resumes."""
     folder = RunFolder(task.run_dir)
     summary = folder.read_summary()
-    if summary is not None:
+    if summary is not None and summary["status"] in ("finished", "diverged"):
         return summary
-    resume = folder.checkpoint_path.exists()
-    if not resume and task.run_dir.exists():
-        shutil.rmtree(task.run_dir)  # interrupted before its first checkpoint: start over
-    return runner(task.config, task.run_dir, resume=resume, progress=False)
+    resume = folder.config_path.exists()
+    return result_or_divergence(runner, task.config, task.run_dir, resume=resume, progress=False)
+
+
+def is_done(folder: RunFolder) -> bool:
+    summary = folder.read_summary()
+    return summary is not None and summary["status"] in ("finished", "diverged")
 
 
 def run_tasks(
     tasks: Sequence[Task], workers: int, runner: Runner = run_grok, ray_address: str | None = None
 ) -> None:
     """Execute every unfinished task (see :func:`gptlab.experiments.executor.run_all`)."""
-    todo = [t for t in tasks if not RunFolder(t.run_dir).summary_path.exists()]
+    todo = [t for t in tasks if not is_done(RunFolder(t.run_dir))]
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="sweep", unit="run")
     for _ in run_all(functools.partial(execute, runner=runner), todo, workers, ray_address):
         bar.update(1)
@@ -161,8 +167,9 @@ def run_tasks(
 def collect(
     tasks: Sequence[Task], grid: dict[str, list[Any]], threshold: float = GENERALIZED
 ) -> list[dict[str, Any]]:
-    """One row per finished run: the grid values, the seed and the run's outcome;
-    ``generalized_epoch`` = first evaluation with test accuracy >= ``threshold``."""
+    """One row per finished or diverged run: the grid values, the seed, the run's status
+    and outcome; ``generalized_epoch`` = first evaluation with test accuracy >=
+    ``threshold``."""
     rows = []
     for task in tasks:
         folder = RunFolder(task.run_dir)
@@ -175,6 +182,7 @@ def collect(
             {
                 **{name: getattr(task.config, name) for name in grid},
                 "seed": task.seed,
+                "status": summary["status"],
                 "memorized_epoch": summary["memorized_epoch"],
                 "generalized_epoch": generalized and generalized["epoch"],
                 "final_train_acc": final.get("train_acc"),
@@ -191,12 +199,16 @@ def summarize(
     rows: Sequence[dict[str, Any]], axes: Sequence[str], confidence: float = 0.95
 ) -> list[dict[str, Any]]:
     """Per grid point over seeds: share that generalized (exact CI) and median epochs to
-    memorize and to generalize (order-statistic CI; never = +inf, i.e. censored)."""
+    memorize and to generalize (order-statistic CI; never = +inf, i.e. censored). Diverged
+    runs are counted, and kept out of every statistic."""
     points: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         points.setdefault(tuple(row[a] for a in axes), []).append(row)
     table = []
-    for key, runs in points.items():
+    for key, all_runs in points.items():
+        runs = [r for r in all_runs if r["status"] == "finished"]
+        if not runs:
+            continue
         grokked = sum(r["generalized_epoch"] is not None for r in runs)
         share_low, share_high = proportion_ci(grokked, len(runs), confidence)
         general = censored_median_ci([r["generalized_epoch"] for r in runs], confidence)
@@ -205,6 +217,7 @@ def summarize(
             {
                 **dict(zip(axes, key, strict=True)),
                 "runs": len(runs),
+                "diverged": len(all_runs) - len(runs),
                 "generalized": grokked,
                 "share": grokked / len(runs),
                 "share_low": share_low,
@@ -264,10 +277,21 @@ def sweep(
     return table
 
 
+def check_grid(base: GrokConfig, grid: dict[str, list[Any]]) -> None:
+    """What ``plan``'s per-point ``check_config`` does not see: nan/inf values and devices
+    (a bad one would otherwise fail in every worker, after the sweep folder is written)."""
+    for name, values in grid.items():
+        for value in values:
+            check_finite(dataclasses.replace(base, **{name: value}))
+    for device in grid.get("device", [base.device]):
+        pick_device(device)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="gptlab grok-sweep",
         description="Grokking runs over a grid of GrokConfig values x seeds, in parallel.",
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--grid",
@@ -291,10 +315,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
-    if not 0 < args.threshold <= 1:
+    if not 0 < args.threshold <= 1:  # nan fails this too
         raise ValueError(f"--threshold {args.threshold} must lie in (0, 1]")
     grid = parse_grid(args.grid)
+    check_grid(PRESETS[args.preset], grid)
     out = args.out or default_run_dir("grok-sweep")
+    check_out_dir(out)
     table = sweep(
         PRESETS[args.preset],
         grid,

@@ -1,0 +1,315 @@
+"""The one run lifecycle every experiment goes through: start or resume, train unit by
+unit (epochs or iterations) with monitors after each, checkpoint, stop cleanly, finish.
+
+An experiment brings its models and what it measures (:class:`Experiment`); this module
+brings the guarantees, written once:
+
+- the run folders are locked for the whole run (a second writer is refused);
+- a fresh run refuses a folder that already holds one; ``resume`` checks that config.json
+  and the checkpoint agree, cuts metrics.jsonl back to its size at the checkpoint and
+  restores every state; a run killed before its first checkpoint simply starts again;
+- a non-finite gradient norm stops the run with ``status: diverged`` (exit code 3);
+- SIGINT/SIGTERM stop at the next unit boundary with a checkpoint, ``status: stopped``
+  and one line saying how to resume (exit code 130);
+- ``summary.json`` is written last, after the plots, and always carries a ``status``.
+
+One checkpoint layout for every experiment::
+
+    {"config": dict, "counters": {"unit", "step", "wall_s"}, "metrics_bytes": int,
+     "state": the experiment's own state (tensors and plain values)}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from tqdm.auto import tqdm
+
+from gptlab.train.run_folder import RunFolder
+
+EXIT_STOPPED, EXIT_DIVERGED = 130, 3
+
+
+class RunEnded(Exception):
+    """The run ended before its last unit; ``str(self)`` is the one line to print."""
+
+    def __init__(self, message: str, exit_code: int, summaries: list[dict[str, Any]]):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.summaries = summaries
+
+
+@dataclass
+class Counters:
+    unit: int = 0  # epochs or iterations completed
+    step: int = 0  # optimizer steps taken
+    wall_s: float = 0.0  # training wall time, summed over resumes
+
+
+class Experiment(Protocol):
+    command: str  # the CLI subcommand that resumes it: gptlab COMMAND --resume DIR
+    unit: str  # "epoch" or "iter"
+    total: int  # units to train
+    checkpoint_every: int
+    folders: list[RunFolder]  # one per model whose results are written
+    configs: list[dict[str, Any]]  # each folder's config, as config.json holds it
+    is_main: bool  # False on the other processes of a distributed run
+    postfix: dict[str, str]  # shown on the progress bar
+
+    def state_dicts(self) -> list[dict[str, Any]] | None:
+        """Each folder's state to checkpoint (a collective under DDP; None off main)."""
+
+    def load_state_dicts(self, states: list[dict[str, Any]]) -> None: ...
+
+    def train_unit(self, counters: Counters) -> list[float]:
+        """Train one unit, add its optimizer steps to ``counters.step``; return each
+        model's gradient norm (equal on every process): non-finite means diverged."""
+
+    def monitor(self, counters: Counters, writers: list[Any]) -> None:
+        """After every unit (and before the first): evaluations, metrics, pictures."""
+
+    def render(self, counters: Counters, writers: list[Any]) -> None:
+        """End-of-run plots."""
+
+    def summaries(self, counters: Counters, finished: bool) -> list[dict[str, Any]]:
+        """One summary per folder (the lifecycle adds ``status``); ``finished`` is False
+        for a run that stopped or diverged."""
+
+    def agree(self, flag: bool) -> bool:
+        """True if any process has ``flag`` set (identity without distribution)."""
+
+
+def run_experiment(
+    experiment: Experiment, resume: bool = False, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Train ``experiment`` to its end; its summaries, one per folder. Raises RunEnded
+    when it stops or diverges first (the summaries are written all the same)."""
+    exp = experiment
+    with contextlib.ExitStack() as stack:
+        if exp.is_main:
+            for folder in exp.folders:
+                stack.enter_context(folder.lock())
+        checkpoints = resumable_checkpoints(exp) if resume else None
+        if resume and all(f.is_finished() for f in exp.folders):
+            return [f.read_summary() for f in exp.folders]
+        counters = start(exp, resume, checkpoints)
+        writers = open_writers(exp, counters, stack)
+        stop = stack.enter_context(StopRequests())
+        if counters.unit == 0:
+            exp.monitor(counters, writers)
+        bar = tqdm(
+            total=exp.total, initial=counters.unit, disable=not (progress and exp.is_main),
+            desc=f"{exp.command}", unit=exp.unit,
+        )  # fmt: skip
+        started = time.perf_counter() - counters.wall_s
+        while counters.unit < exp.total:
+            grad_norms = exp.train_unit(counters)
+            counters.unit += 1
+            counters.wall_s = time.perf_counter() - started
+            if not all(math.isfinite(g) for g in grad_norms):
+                bar.close()
+                raise diverged(exp, counters, grad_norms)
+            exp.monitor(counters, writers)
+            bar.set_postfix(exp.postfix, refresh=False)
+            bar.update(1)
+            stopping = exp.agree(stop.requested)
+            if stopping or counters.unit % exp.checkpoint_every == 0:
+                save_checkpoints(exp, counters)
+            if stopping:
+                bar.close()
+                raise stopped(exp, counters)
+        bar.close()
+        save_checkpoints(exp, counters)
+        exp.render(counters, writers)
+        return write_summaries(exp, counters, ["finished"] * len(exp.folders))
+
+
+def result_or_divergence(run: Callable[..., dict[str, Any]], *args, **kwargs) -> dict[str, Any]:
+    """``run(*args, **kwargs)``'s summary, or the summary of a run that diverged: in a sweep
+    or a suite, divergence is a result to show (and to keep out of the statistics), not an
+    error that ends the other runs."""
+    try:
+        return run(*args, **kwargs)
+    except RunEnded as ended:
+        if ended.exit_code != EXIT_DIVERGED:
+            raise
+        return ended.summaries[0]
+
+
+def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
+    """The checkpoints of a run to resume, checked against its config; None for a run
+    killed before its first checkpoint (it starts again)."""
+    for folder, config in zip(exp.folders, exp.configs, strict=True):
+        check_same_config(folder, "config.json", folder.read_config(), config)
+    have = [f.checkpoint_path.exists() for f in exp.folders]
+    if not any(have):
+        return None
+    if not all(have):
+        missing = [str(f.path) for f, h in zip(exp.folders, have, strict=True) if not h]
+        raise ValueError(f"some folders of this run have no checkpoint: {missing}")
+    checkpoints = [f.load_checkpoint() for f in exp.folders]
+    for folder, config, checkpoint in zip(exp.folders, exp.configs, checkpoints, strict=True):
+        check_same_config(folder, "checkpoint", checkpoint["config"], config)
+    units = {c["counters"]["unit"] for c in checkpoints}
+    if len(units) != 1:
+        raise ValueError(f"the folders of this run stopped at different {exp.unit}s: {units}")
+    return checkpoints
+
+
+def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | None) -> Counters:
+    """Counters of a fresh run (folders created, configs written) or of the checkpoints."""
+    if not resume:
+        for folder in exp.folders if exp.is_main else []:  # others would see main's files
+            if folder.config_path.exists():
+                raise ValueError(
+                    f"{folder.path} already holds a run; resume it with "
+                    f"`gptlab {exp.command} --resume {folder.path}` or choose another --out"
+                )
+    if checkpoints is None:  # new, or killed before its first checkpoint: nothing to keep
+        return fresh_start(exp)
+    if exp.is_main:
+        for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
+            folder.truncate_metrics(checkpoint["metrics_bytes"])
+            folder.read_metrics()  # a damaged row is an error now, not after training
+    exp.load_state_dicts([c["state"] for c in checkpoints])
+    return Counters(**checkpoints[0]["counters"])
+
+
+def fresh_start(exp: Experiment) -> Counters:
+    if exp.is_main:
+        for folder, config in zip(exp.folders, exp.configs, strict=True):
+            for stale in (folder.metrics_path, folder.summary_path):
+                stale.unlink(missing_ok=True)
+            for stale_dir in (folder.tensorboard_dir, folder.plots_dir):
+                shutil.rmtree(stale_dir, ignore_errors=True)
+            folder.create()
+            folder.write_config(config)
+    return Counters()
+
+
+def check_same_config(
+    folder: RunFolder, source: str, saved: dict[str, Any], config: dict[str, Any]
+) -> None:
+    """The run's config must be the one it was started with: a hand edit of config.json
+    would otherwise silently change (or silently not change) what is trained."""
+    saved, config = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
+    if saved != config:
+        fields = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))
+        changes = ", ".join(f"{k}: {saved.get(k)!r} vs {config.get(k)!r}" for k in fields[:4])
+        raise ValueError(
+            f"{folder.path}: the {source} differs from the config this run resumes with "
+            f"({changes}); a run's config cannot change, start a new run for new settings"
+        )
+
+
+def open_writers(exp: Experiment, counters: Counters, stack: contextlib.ExitStack) -> list:
+    if not exp.is_main:
+        return []
+    from torch.utils.tensorboard import SummaryWriter  # slow import: only where it writes
+
+    # purge_step drops the events an interrupted run logged after its checkpoint
+    purge = counters.unit + 1 if counters.unit else None
+    writers = [SummaryWriter(str(f.tensorboard_dir), purge_step=purge) for f in exp.folders]
+    for writer in writers:
+        stack.callback(writer.close)
+    return writers
+
+
+def save_checkpoints(exp: Experiment, counters: Counters) -> None:
+    states = exp.state_dicts()  # every process takes part, even off main
+    if not exp.is_main:
+        return
+    for folder, config, state in zip(exp.folders, exp.configs, states, strict=True):
+        folder.save_checkpoint(
+            {
+                "config": config,
+                "counters": asdict(counters),
+                "metrics_bytes": folder.sync_metrics(),
+                "state": state,
+            }
+        )
+
+
+def write_summaries(
+    exp: Experiment, counters: Counters, statuses: list[str], extras: list[dict] | None = None
+) -> list[dict[str, Any]]:
+    extras = extras or [{} for _ in exp.folders]
+    summaries = [
+        summary | {"status": status} | extra
+        for summary, status, extra in zip(
+            exp.summaries(counters, statuses[0] == "finished"), statuses, extras, strict=True
+        )
+    ]
+    if exp.is_main:
+        for folder, summary in zip(exp.folders, summaries, strict=True):
+            folder.write_summary(summary)
+    return summaries
+
+
+def diverged(exp: Experiment, counters: Counters, grad_norms: list[float]) -> RunEnded:
+    """Summaries say where: ``diverged`` for each model whose gradient went non-finite,
+    ``stopped`` for its healthy siblings (they can be resumed alone)."""
+    bad = [not math.isfinite(g) for g in grad_norms]
+    at = {exp.unit: counters.unit, "step": counters.step}
+    summaries = write_summaries(
+        exp,
+        counters,
+        ["diverged" if b else "stopped" for b in bad],
+        [{"diverged_at": at if b else None} for b in bad],
+    )
+    names = ", ".join(str(f.path) for f, b in zip(exp.folders, bad, strict=True) if b)
+    return RunEnded(
+        f"diverged: non-finite gradient at {exp.unit} {counters.unit} (step {counters.step}) "
+        f"in {names}; lower the learning rate or clip gradients",
+        EXIT_DIVERGED,
+        summaries,
+    )
+
+
+def stopped(exp: Experiment, counters: Counters) -> RunEnded:
+    summaries = write_summaries(exp, counters, ["stopped"] * len(exp.folders))
+    where = exp.folders[0].path.parent if len(exp.folders) > 1 else exp.folders[0].path
+    return RunEnded(
+        f"stopped at {exp.unit} {counters.unit}; resume with: "
+        f"gptlab {exp.command} --resume {where}",
+        EXIT_STOPPED,
+        summaries,
+    )
+
+
+class StopRequests:
+    """While active, SIGINT and SIGTERM only set ``requested``: the loop stops at the next
+    unit boundary with a checkpoint instead of dying mid-step. A second Ctrl-C (or a
+    signal outside the main thread's reach) falls back to the default behaviour."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # asked twice: stop now
+            self.__exit__()
+            signal.raise_signal(signum)
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
