@@ -80,6 +80,19 @@ def test_generate_appends_tokens_with_batch_one():
     assert out.shape == (1, 13)
 
 
+def test_generate_samples_in_eval_mode_and_restores_the_callers_mode():
+    centering = CenteringConfig(final=True, mode="momentum")
+    model = tiny(centering=centering, dropout=0.5)
+    start = torch.zeros(1, 3, dtype=torch.long)
+    expected = model.generate(start, 6, generator=torch.Generator().manual_seed(0))
+    model.train()
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    out = model.generate(start, 6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, expected)  # no dropout in the samples
+    assert all(torch.equal(v, buffers[k]) for k, v in model.named_buffers())  # center kept
+    assert model.training
+
+
 @pytest.mark.parametrize(
     "centering",
     [CenteringConfig(), CenteringConfig(qk=True), CenteringConfig(block=True, final=True)],

@@ -331,9 +331,21 @@ class Transformer(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Sample ``max_new_tokens`` continuations of ``idx`` (B, T), cropping to block_size."""
+        """Sample ``max_new_tokens`` continuations of ``idx`` (B, T), cropping to block_size.
+
+        Always in eval mode, whatever mode the caller left the model in: in train mode
+        dropout would perturb the samples and a momentum center would learn from them. The
+        caller's mode is restored afterwards."""
         if temperature <= 0:
             raise ValueError(f"temperature {temperature} must be > 0")
+        was_training = self.training
+        self.eval()
+        try:
+            return self._sample(idx, max_new_tokens, temperature, top_k, generator)
+        finally:
+            self.train(was_training)
+
+    def _sample(self, idx, max_new_tokens, temperature, top_k, generator) -> torch.Tensor:
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]
             logits = self(context)[0][:, -1] / temperature
