@@ -1,0 +1,73 @@
+"""gptlab from Python: run an experiment from a config object in this process, or load a
+finished run folder, and get one :class:`Run` back either way.
+
+    from gptlab import GrokConfig, grok, load_run
+    run = grok(GrokConfig(p=59, train_fraction=0.4, epochs=300), out="runs/p59")
+    run.summary["stable_generalized_epoch"], run.metrics[-1]["test_acc"]
+    same = load_run("runs/p59")
+
+These are the CLI's own code paths (the same run lifecycle, folder, lock and checks), so a
+run started here resumes with ``gptlab grok --resume DIR`` and the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gptlab.experiments.centering.run import CenterConfig, run_center
+from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
+from gptlab.experiments.grokking.run import GrokConfig, run_grok
+
+__all__ = ["Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig"]
+from gptlab.experiments.options import read_run_config
+from gptlab.train.run_folder import RunFolder, default_run_dir
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder: its config, its summary (None while it is unfinished) and its metrics
+    rows (read when first asked for)."""
+
+    path: Path
+    config: GrokConfig | CenterConfig
+    summary: dict[str, Any] | None
+
+    @cached_property
+    def metrics(self) -> list[dict[str, Any]]:
+        return RunFolder(self.path).read_metrics()
+
+    @property
+    def status(self) -> str | None:
+        return self.summary and self.summary["status"]
+
+
+def grok(
+    config: GrokConfig | None = None, out: Path | str | None = None, progress: bool = True
+) -> Run:
+    """Train the grokking transformer (``config``, default the ``grok`` preset as on the
+    command line) into ``out`` (default: a new folder under runs/)."""
+    return _train(run_grok, config or GROK_PRESETS["grok"], out, "grok", progress)
+
+
+def center(
+    config: CenterConfig | None = None, out: Path | str | None = None, progress: bool = True
+) -> Run:
+    """Train the char-level GPT (``config``, default the seed's settings) into ``out``."""
+    return _train(run_center, config or CenterConfig(), out, "center", progress)
+
+
+def _train(train, config, out, experiment: str, progress: bool) -> Run:
+    path = Path(out) if out is not None else default_run_dir(experiment)
+    train(config, path, progress=progress)
+    return load_run(path)
+
+
+def load_run(path: Path | str) -> Run:
+    """A run folder written by ``gptlab grok`` or ``gptlab center`` (from here or the CLI)."""
+    folder = RunFolder(path)
+    config_cls = GrokConfig if "epochs" in folder.read_config() else CenterConfig
+    config = read_run_config(folder.path, config_cls, option="load_run")
+    return Run(folder.path, config, folder.read_summary())
