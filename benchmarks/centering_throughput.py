@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from common import print_table, time_call
 
-from gptlab.experiments.center import (
+from gptlab.experiments.centering.run import (
     PRESETS,
     VARIANTS,
     autocast_for,
@@ -98,7 +98,7 @@ def main() -> None:
     base = PRESETS["cpu" if args.quick else "seed"]
     base = dataclasses.replace(base, device=str(device))
     print(
-        f"device {device}, {base.n_layer} layers, {base.n_head} heads, n_embd {base.n_embd}, "
+        f"device {device}, {base.n_layer} layers, {base.n_head} heads, d_model {base.d_model}, "
         f"block {base.block_size}, dropout {base.dropout}, threads {torch.get_num_threads()}"
     )
 
@@ -124,7 +124,7 @@ def main() -> None:
 
     op_rows = []
     for batch in args.batches:
-        shape = (batch, base.block_size, base.n_embd)
+        shape = (batch, base.block_size, base.d_model)
         for mode in CENTERING_MODES:
             forward = op_seconds(mode, shape, device, False, args.repeats)
             both = op_seconds(mode, shape, device, True, args.repeats)
@@ -137,7 +137,7 @@ def main() -> None:
                     "fwd+bwd tokens/s": tokens / both,
                 }
             )
-    print(f"\nCentering op alone on (B, {base.block_size}, {base.n_embd}) vectors")
+    print(f"\nCentering op alone on (B, {base.block_size}, {base.d_model}) vectors")
     print_table(op_rows, ["batch", "mode", "fwd tokens/s", "fwd+bwd tokens/s"])
 
 

@@ -24,7 +24,8 @@ from centering_throughput import training_step
 from torch.profiler import ProfilerActivity, profile
 
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
-from gptlab.experiments import center, grok
+from gptlab.experiments.centering import run as center
+from gptlab.experiments.grokking import run as grok
 from gptlab.train.reproducibility import pick_device
 
 
@@ -41,7 +42,8 @@ def grok_work(args: argparse.Namespace, device: torch.device) -> Callable[[], No
     config = dataclasses.replace(grok.PRESETS[args.preset or "grok"], device=str(device))
     data = grok.build_data(config).to(device)
     model = grok.build_model(config, data.vocab_size).to(device)
-    optimizer, scheduler = grok.build_optimizer(model, config)
+    per_epoch = grok.steps_per_epoch(config, len(data.train_targets))
+    optimizer, scheduler = grok.build_optimizer(model, config, per_epoch)
     shuffle = torch.Generator().manual_seed(0)
     params = parameters_of(model)
     directions = random_directions(params, 0)
@@ -49,8 +51,8 @@ def grok_work(args: argparse.Namespace, device: torch.device) -> Callable[[], No
 
     def work() -> None:
         for _ in range(args.epochs):
-            grok.train_epoch(model, optimizer, scheduler, data, config, shuffle)
-        grok.evaluate(model, data)
+            grok.train_epoch(model, optimizer, scheduler, [data], config, [shuffle])
+        grok.evaluate(model, [data])
         loss_surface(
             model,
             parameters_of(model),

@@ -30,8 +30,9 @@ from common import matmul_peak_flops, print_table, time_call
 
 from gptlab.analysis.flops import training_flops_per_token
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
-from gptlab.experiments import center, grok
-from gptlab.experiments.grok import run_seeds
+from gptlab.experiments.centering import run as center
+from gptlab.experiments.grokking import run as grok
+from gptlab.experiments.grokking.run import run_seeds
 from gptlab.train.reproducibility import pick_device
 
 TARGETS = {  # name: (bound, "max" | "min")
@@ -136,12 +137,13 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
     config = dataclasses.replace(preset, **quiet)
     data = grok.build_data(config).to(device)
     model = grok.build_model(config, data.vocab_size).to(device)
-    optimizer, scheduler = grok.build_optimizer(model, config)
+    per_epoch = grok.steps_per_epoch(config, len(data.train_targets))
+    optimizer, scheduler = grok.build_optimizer(model, config, per_epoch)
     shuffle = torch.Generator().manual_seed(0)
     epochs = 50
     seconds = time_call(
         lambda: [
-            grok.train_epoch(model, optimizer, scheduler, data, config, shuffle)
+            grok.train_epoch(model, optimizer, scheduler, [data], config, [shuffle])
             for _ in range(epochs)
         ],
         device,

@@ -47,16 +47,16 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_center_config(text_file):
     """Make a ``CenterConfig``: the smoke preset shrunk to seconds, on ``text_file``."""
-    from gptlab.experiments.center import PRESETS
+    from gptlab.experiments.centering.run import PRESETS
 
     fields = dict(
         data_file=str(text_file),
-        n_embd=16,
+        d_model=16,
         block_size=16,
         batch_size=4,
         max_iters=6,
         warmup_iters=2,
-        eval_interval=3,
+        eval_every=3,
         eval_iters=1,
     )
 

@@ -8,24 +8,24 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.experiments import center
-from gptlab.experiments.center import PRESETS, CenterConfig, centering_config, run_center
-from gptlab.experiments.sample import sample_text
+from gptlab.experiments.centering import run as center
+from gptlab.experiments.centering.run import PRESETS, CenterConfig, centering_config, run_center
+from gptlab.experiments.centering.sample import sample_text
 from gptlab.train.run_folder import RunFolder
 
 
 def test_presets_match_the_issue():
     seed, cpu = PRESETS["seed"], PRESETS["cpu"]
-    assert (seed.n_layer, seed.n_head, seed.n_embd, seed.block_size) == (6, 6, 384, 256)
+    assert (seed.n_layer, seed.n_head, seed.d_model, seed.block_size) == (6, 6, 384, 256)
     assert (seed.batch_size, seed.max_iters, seed.dropout) == (64, 500, 0.2)
-    assert (seed.learning_rate, seed.min_lr, seed.warmup_iters, seed.beta2) == (
+    assert (seed.lr, seed.min_lr, seed.warmup_iters, seed.beta2) == (
         1e-3,
         1e-4,
         100,
         0.99,
     )
     assert seed.grad_clip == 1.0
-    assert (cpu.n_layer, cpu.n_head, cpu.n_embd, cpu.block_size) == (4, 4, 128, 64)
+    assert (cpu.n_layer, cpu.n_head, cpu.d_model, cpu.block_size) == (4, 4, 128, 64)
     assert (cpu.batch_size, cpu.max_iters, cpu.dropout) == (12, 2000, 0.0)
 
 
@@ -109,7 +109,7 @@ def test_a_compiled_run_trains_like_the_eager_one(tmp_path, tiny_center_config):
 
 
 def test_bfloat16_autocast_trains_on_cpu_close_to_float32(tmp_path, tiny_center_config):
-    config = dict(max_iters=20, eval_interval=10)
+    config = dict(max_iters=20, eval_every=10)
     full = run_center(tiny_center_config(**config), tmp_path / "fp32", progress=False)
     bf16 = run_center(tiny_center_config(dtype="bfloat16", **config), tmp_path / "bf16", False)
     rows, rows_bf16 = curve(tmp_path / "fp32"), curve(tmp_path / "bf16")

@@ -6,14 +6,14 @@ import json
 import pytest
 
 from gptlab import cli
-from gptlab.experiments import center_suite
-from gptlab.experiments.center_suite import run_suite
+from gptlab.experiments.centering import suite as center_suite
+from gptlab.experiments.centering.suite import run_suite
 
 
 def test_suite_runs_every_variant_with_the_same_seeds_and_reports(
     tmp_path, tiny_center_config, monkeypatch
 ):
-    base = tiny_center_config(max_iters=3, warmup_iters=1, eval_interval=3)
+    base = tiny_center_config(max_iters=3, warmup_iters=1, eval_every=3)
     out = tmp_path / "suite"
     variants = ["baseline", "final_centered", "block_centered"]
     run_suite(base, [0, 1], variants, out, progress=False)
@@ -53,7 +53,7 @@ def test_suite_refuses_bad_requests_before_training(tmp_path, text_file, capsys)
 
 
 def test_suite_in_worker_processes_gives_the_same_results(tmp_path, tiny_center_config):
-    base = tiny_center_config(max_iters=2, warmup_iters=1, eval_interval=2)
+    base = tiny_center_config(max_iters=2, warmup_iters=1, eval_every=2)
     variants = ["baseline", "qk_centered"]
     alone = run_suite(base, [0, 1], variants, tmp_path / "one", progress=False)
     parallel = run_suite(base, [0, 1], variants, tmp_path / "two", progress=False, workers=2)

@@ -17,8 +17,8 @@ import torch
 
 from gptlab import cli
 from gptlab.config import check_finite, from_dict, to_dict
-from gptlab.experiments.center import PRESETS as CENTER_PRESETS
-from gptlab.experiments.grok import PRESETS as GROK_PRESETS
+from gptlab.experiments.centering.run import PRESETS as CENTER_PRESETS
+from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
 from gptlab.train import reproducibility
 from gptlab.train.reproducibility import pick_device
 
@@ -73,8 +73,8 @@ CASES = [
     (["grok", "--resume", "{center_run}"], "unknown GrokConfig field"),
     (["grok", "--resume", "{grok_run}", "--lr", "1"], "drop the other options"),
     # center
-    (CENTER + ["--learning-rate", "inf"], "learning_rate = inf"),
-    (CENTER + ["--learning-rate", "-1"], "learning_rate"),
+    (CENTER + ["--learning-rate", "inf"], "lr = inf"),
+    (CENTER + ["--learning-rate", "-1"], "lr"),
     (CENTER + ["--min-lr", "nan"], "min_lr = nan"),
     (CENTER + ["--weight-decay", "-1"], "weight_decay"),
     (CENTER + ["--grad-clip", "-1"], "grad_clip"),
@@ -86,7 +86,7 @@ CASES = [
     (CENTER + ["--dtype", "int8"], "'int8'"),
     (CENTER + ["--device", "banana"], "'banana'"),
     (CENTER + ["--preset", "nope"], "'nope'"),
-    (CENTER + ["--lr", "1"], "--lr"),  # grok's name, not a CenterConfig field
+    (CENTER + ["--epochs", "1"], "--epochs"),  # grok's budget; center counts --max-iters
     (CENTER + ["--learning-r", "1e-3"], "--learning-r"),
     (CENTER + ["--data-file", "{out}/none.txt"], "does not exist"),
     (CENTER + ["--out", "{file}/x"], "is not a folder"),
@@ -126,7 +126,7 @@ CASES = [
     (SUITE + ["--variants", "qk_centered"], "baseline"),
     (SUITE + ["--seed", "3"], "--seed"),
     (SUITE + ["--see", "3"], "--see"),
-    (SUITE + ["--learning-rate", "nan"], "learning_rate = nan"),
+    (SUITE + ["--learning-rate", "nan"], "lr = nan"),
     (SUITE + ["--weight-decay", "-1"], "weight_decay"),
     (SUITE + ["--device", "banana"], "'banana'"),
     (SUITE + ["--preset", "nope"], "'nope'"),
@@ -239,7 +239,7 @@ def test_unknown_subcommand(capsys):
 
 
 def test_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):
-    from gptlab.experiments import sample
+    from gptlab.experiments.centering import sample as sample
 
     def interrupted(argv):
         raise KeyboardInterrupt
@@ -250,7 +250,7 @@ def test_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):
 
 
 def test_multi_line_value_error_is_printed_as_one_line(monkeypatch, capsys):
-    from gptlab.experiments import sample
+    from gptlab.experiments.centering import sample as sample
 
     def refuse(argv):
         raise ValueError("first\n  second\n")

@@ -113,7 +113,7 @@ if __name__ == "__main__":
     # a barrier, so rank 0 has written the previous checkpoint before anyone stops
     import torch.distributed as dist
 
-    from gptlab.experiments import center
+    from gptlab.experiments.centering import run as center
 
     crash_step, real_lr = int(os.environ[CRASH_AT_STEP]), center.warmup_cosine_lr
 

@@ -10,7 +10,8 @@ from gptlab.analysis.fourier import (
     excluded_loss,
     fourier_basis,
     frequency_norms,
-    key_frequencies,
+    key_frequencies_explaining,
+    logit_frequency_energy,
     modular_addition_labels,
     restricted_loss,
 )
@@ -42,14 +43,19 @@ def test_embedding_with_one_frequency_has_all_its_norm_there():
     assert norms.shape == (P // 2 + 1,)
     assert norms[4] == pytest.approx(float(embedding.norm()), rel=1e-5)
     assert norms[[0, 1, 2, 3, 5, 6]].abs().max() < 1e-4
-    assert key_frequencies(norms, 1) == [4]
 
 
-def test_key_frequencies_are_ranked_and_constant_excluded():
-    embedding = torch.stack([10 + 0 * wave(0), 3 * wave(2), 1 * wave(5), 2 * wave(6)], dim=1)
-    assert key_frequencies(frequency_norms(embedding), 3) == [2, 6, 5]
-    with pytest.raises(ValueError):
-        key_frequencies(frequency_norms(embedding), 7)
+def test_key_frequencies_come_from_the_logits_as_many_as_hold_the_share():
+    # three frequencies of unequal strength, plus a constant per class (a bias, not circuit)
+    logits = circuit_logits([2]) + 0.8 * circuit_logits([5]) + 0.3 * circuit_logits([6]) + 4.0
+    energy = logit_frequency_energy(logits)
+    assert energy.shape == (P // 2 + 1,) and energy[0] == 0
+    assert energy[[1, 3, 4]].max() < 1e-3 * energy[2]
+    assert key_frequencies_explaining(energy, 0.5) == [2]
+    assert key_frequencies_explaining(energy, 0.9) == [2, 5]
+    assert key_frequencies_explaining(energy, 0.99) == [2, 5, 6]
+    with pytest.raises(ValueError, match="share = 0 must lie in"):
+        key_frequencies_explaining(energy, 0)
 
 
 def test_restricted_loss_keeps_a_circuit_at_the_key_frequencies():

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.experiments import grok
-from gptlab.experiments.grok import PRESETS, GrokConfig, attention_maps, build_model, run_grok
+from gptlab.analysis.attention import attention_maps
+from gptlab.experiments.grokking import run as grok
+from gptlab.experiments.grokking.run import PRESETS, GrokConfig, build_model, run_grok
 
 QUIET = {
     "landscape_every": 0,
@@ -77,8 +78,14 @@ def test_run_folder_contract(tmp_path):
     assert all(set(r) == ROW_KEYS for r in rows)
     assert summary == json.loads((run / "summary.json").read_text())
     assert summary["final"] == rows[-1] and summary["epochs_completed"] == SMOKE.epochs
-    for key in ("memorized_epoch", "generalized_epoch", "wall_time_s", "landscape_share"):
+    for key in (
+        "status", "memorized_epoch", "generalized_epoch", "stable_generalized_epoch",
+        "stable_generalized_epoch_unmirrored", "dips_after_generalizing", "worst_dip",
+        "share_at_threshold_after_generalizing", "spike_epochs", "wall_time_s",
+        "landscape_share",
+    ):  # fmt: skip
         assert key in summary
+    assert summary["status"] == "finished"
     assert 0 < summary["landscape_share"] < 1
     landscapes = np.load(run / "landscapes.npz")
     assert landscapes["epochs"].tolist() == [10, 20]
@@ -86,7 +93,9 @@ def test_run_folder_contract(tmp_path):
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     for png in (
         "curves.png",
-        "attention.png",
+        "attention/epoch_000010.png",  # one per attention epoch, none overwritten
+        "attention/epoch_000020.png",
+        "attention_evolution.png",
         "landscape_evolution.png",
         "landscape/epoch_000020.png",
     ):

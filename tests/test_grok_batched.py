@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from gptlab.experiments import grok
-from gptlab.experiments.grok import PRESETS, run_grok, run_seeds, seed_configs
+from gptlab.experiments.grokking import run as grok
+from gptlab.experiments.grokking.run import PRESETS, run_grok, run_seeds, seed_configs
 from gptlab.train.run_folder import RunFolder
 
 CONFIG = dataclasses.replace(

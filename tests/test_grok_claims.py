@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from gptlab.experiments import grok
-from gptlab.experiments.grok_claims import (
+from gptlab.experiments.grokking import run as grok
+from gptlab.experiments.grokking.claims import (
     ClaimsPlan,
     claim_model_size,
     claim_sharpness,

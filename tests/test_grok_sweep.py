@@ -7,8 +7,8 @@ import json
 import pytest
 
 from gptlab import cli
-from gptlab.experiments import grok
-from gptlab.experiments.grok_sweep import parse_grid, plan, sweep
+from gptlab.experiments.grokking import run as grok
+from gptlab.experiments.grokking.sweep import parse_grid, plan, sweep
 
 SMOKE = dataclasses.replace(grok.PRESETS["smoke"], epochs=20, eval_every=5, checkpoint_every=10)
 

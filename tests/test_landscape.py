@@ -14,7 +14,7 @@ from gptlab.analysis.landscape import (
     parameters_of,
     random_directions,
 )
-from gptlab.experiments.grok import PRESETS, build_data, build_model
+from gptlab.experiments.grokking.run import PRESETS, build_data, build_model
 from gptlab.plots.landscape import loss_range, plot_landscape, plot_landscape_evolution
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.experiments import grok
+from gptlab.experiments.grokking import run as grok
 from gptlab.train.lifecycle import RunEnded
 from gptlab.train.run_folder import RunFolder
 
@@ -25,8 +25,8 @@ import os, signal, sys
 import torch
 torch.set_num_threads(1)
 from gptlab import cli
-from gptlab.experiments import center, grok
-from gptlab.train.lifecycle import RunEnded
+from gptlab.experiments.centering import run as center
+from gptlab.experiments.grokking import run as grok
 from gptlab.train.run_folder import RunFolder
 owner, name, n, after = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "after"
 owner = {"grok": grok, "center": center, "RunFolder": RunFolder}[owner]

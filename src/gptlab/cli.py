@@ -8,25 +8,34 @@ import sys
 from gptlab.train.lifecycle import RunEnded
 
 SUBCOMMANDS = {
-    "grok": ("gptlab.experiments.grok", "train the grokking transformer on modular arithmetic"),
+    "grok": (
+        "gptlab.experiments.grokking.run",
+        "train the grokking transformer on modular arithmetic",
+    ),
     "grok-sweep": (
-        "gptlab.experiments.grok_sweep",
+        "gptlab.experiments.grokking.sweep",
         "grid x seeds of grokking runs, phase diagrams",
     ),
     "grok-mechanism": (
-        "gptlab.experiments.grok_mechanism",
+        "gptlab.experiments.grokking.mechanism",
         "sharpness, Fourier progress measures, trajectory landscape of a run",
     ),
     "grok-claims": (
-        "gptlab.experiments.grok_claims",
+        "gptlab.experiments.grokking.claims",
         "test the seed's four claims about grokking; writes claims.md",
     ),
-    "center": ("gptlab.experiments.center", "train the char-level GPT with a centering variant"),
+    "center": (
+        "gptlab.experiments.centering.run",
+        "train the char-level GPT with a centering variant",
+    ),
     "center-suite": (
-        "gptlab.experiments.center_suite",
+        "gptlab.experiments.centering.suite",
         "every centering variant x the same seeds, with paired statistics",
     ),
-    "sample": ("gptlab.experiments.sample", "generate text from a trained char-level GPT run"),
+    "sample": (
+        "gptlab.experiments.centering.sample",
+        "generate text from a trained char-level GPT run",
+    ),
 }
 
 

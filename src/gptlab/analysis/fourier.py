@@ -56,11 +56,32 @@ def frequency_norms(embedding: torch.Tensor) -> torch.Tensor:
     return squared.sqrt()
 
 
-def key_frequencies(norms: torch.Tensor, count: int) -> list[int]:
-    """The ``count`` non-constant frequencies with the largest norms, strongest first."""
-    if not 1 <= count < len(norms):
-        raise ValueError(f"count = {count} must lie in [1, {len(norms) - 1}]")
-    return [int(k) + 1 for k in norms[1:].argsort(descending=True)[:count]]
+def logit_frequency_energy(logits: torch.Tensor) -> torch.Tensor:
+    """How much of the logits lies along cos/sin(w_k (x + y)), per frequency k = 0..p//2:
+    the squared projections summed over both waves and every class, (p // 2 + 1,). The
+    constant (k = 0) is left at zero: it carries each class's bias, not the circuit."""
+    p = logits.shape[0]
+    s = (torch.arange(p)[:, None] + torch.arange(p)[None, :]).to(logits)  # x + y, (p, p)
+    energy = torch.zeros(p // 2 + 1, dtype=logits.dtype, device=logits.device)
+    for k in range(1, p // 2 + 1):
+        for wave in (torch.cos, torch.sin):
+            direction = wave(2 * math.pi * k * s / p)
+            if direction.norm() < 1e-6:  # sin at the Nyquist frequency is zero
+                continue
+            direction = direction / direction.norm()
+            energy[k] += torch.einsum("xy,xyc->c", direction, logits).pow(2).sum()
+    return energy
+
+
+def key_frequencies_explaining(energy: torch.Tensor, share: float = 0.9) -> list[int]:
+    """The fewest frequencies, strongest first, whose energy (:func:`logit_frequency_energy`)
+    adds up to ``share`` of the total: as many as the model uses, not a fixed count."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share = {share} must lie in (0, 1]")
+    order = energy[1:].argsort(descending=True) + 1
+    cumulative = energy[order].cumsum(0) / energy[1:].sum()
+    count = int((cumulative < share).sum()) + 1
+    return [int(k) for k in order[:count]]
 
 
 def sum_frequency_component(logits: torch.Tensor, frequencies: list[int]) -> torch.Tensor:

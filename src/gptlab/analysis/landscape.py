@@ -109,3 +109,57 @@ def loss_surface(
 def along(scales: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``scales`` (n,) shaped to broadcast against a stack of n tensors like ``like``."""
     return scales.view(-1, *[1] * like.dim()).to(like.dtype)
+
+
+class LandscapeSeries:
+    """Loss surfaces of one run on one fixed plane, one per landscape epoch. The plane (two
+    directions drawn from ``seed``) and the subset of ``examples`` inputs are fixed at
+    construction, so surfaces at different epochs compare."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        span: float,
+        resolution: int,
+        examples: int,
+        seed: int,
+    ) -> None:
+        subset = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
+        subset = subset[:examples].to(targets.device)
+        self.inputs, self.targets = inputs[subset], targets[subset]
+        self.directions = random_directions(parameters_of(model), seed)
+        self.span, self.resolution = span, resolution
+        self.coords = np.linspace(-span, span, resolution)
+        self.epochs: list[int] = []
+        self.losses: list[np.ndarray] = []
+
+    def compute(self, model: nn.Module, epoch: int) -> np.ndarray:
+        """The surface around ``model``'s current weights, kept as the one of ``epoch``."""
+        _, grid = loss_surface(
+            model,
+            parameters_of(model),
+            self.directions,
+            self.inputs,
+            self.targets,
+            self.span,
+            self.resolution,
+        )
+        self.epochs.append(epoch)
+        self.losses.append(grid)
+        return grid
+
+    def state(self) -> dict:
+        """Tensors and plain values, for a ``weights_only`` checkpoint."""
+        return {"epochs": list(self.epochs), "losses": [torch.from_numpy(g) for g in self.losses]}
+
+    def load(self, state: dict) -> None:
+        self.epochs = list(state["epochs"])
+        self.losses = [g.numpy() for g in state["losses"]]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``epochs``, ``coords`` and ``losses[n, i, j]`` (n surfaces of i x j points)."""
+        n = len(self.coords)
+        losses = np.stack(self.losses) if self.losses else np.zeros((0, n, n))
+        return {"epochs": np.array(self.epochs), "coords": self.coords, "losses": losses}

@@ -90,6 +90,26 @@ def check_out_dir(path: Path | str, option: str = "--out") -> None:
         raise ValueError(f"{option} {path}: {existing} is not writable")
 
 
+class ShowDefaults(argparse.RawDescriptionHelpFormatter):
+    """Every option's default after its help (none for flags and None defaults, whose help
+    says what happens), and descriptions kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default in (None, False, [], argparse.SUPPRESS)
+        if quiet or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The parser every subcommand's own options use: no prefix matching (``--seed`` must
+    never be read as ``--seeds``), and every option's default shown in ``--help``."""
+    return argparse.ArgumentParser(
+        prog=prog, description=description, allow_abbrev=False, formatter_class=ShowDefaults
+    )
+
+
 def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume") -> C:
     """The config saved in ``run_dir/config.json``, or a ValueError naming the folder or
     the file and what is wrong with it."""
@@ -127,9 +147,9 @@ def parse_run_request(
 ) -> RunRequest[C]:
     # no prefix matching: "--p 97" (a config field) must not be read as "--preset 97"
     pre = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
-    pre.add_argument("--preset", choices=sorted(presets), default=default_preset)
-    pre.add_argument("--out", type=Path, default=None)
-    pre.add_argument("--resume", type=Path, default=None, metavar="DIR")
+    pre.add_argument("--preset", choices=sorted(presets), default=default_preset, help="preset")
+    pre.add_argument("--out", type=Path, default=None, help="run folder")
+    pre.add_argument("--resume", type=Path, default=None, metavar="DIR", help="run to resume")
     known, rest = pre.parse_known_args(argv)
     if any(a in ("-h", "--help") for a in rest):
         print(

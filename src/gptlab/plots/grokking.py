@@ -110,7 +110,8 @@ def plot_attention_evolution(
     """Where the ``=`` token looks, over training: one panel per layer and head (rows),
     one column per epoch, each cell the weights the ``=`` query puts on the keys x, y, =.
 
-    ``maps``: one mean attention (L, nh, 3, 3) per epoch, as ``grok.attention_maps()[0]``.
+    ``maps``: one mean attention (L, nh, 3, 3) per epoch, as
+    ``gptlab.analysis.attention.attention_maps()[0]`` returns.
     Only the ``=`` row is drawn: attention is causal, so the x row is always [1, 0, 0] and
     the answer is read at ``=``. One colour scale, 0..1 (weights of a softmax), for all.
     ``titles``: one label per epoch (e.g. ``"epoch 1200\ntest 0.31"``); default the epoch.

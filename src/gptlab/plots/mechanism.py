@@ -1,4 +1,4 @@
-"""Figures of a grokking run's mechanism (see :mod:`gptlab.experiments.grok_mechanism`):
+"""Figures of a grokking run's mechanism (see :mod:`gptlab.experiments.grokking.mechanism`):
 sharpness under the accuracy curves, the Fourier spectrum of the embedding over training
 with restricted / excluded loss, and the training path on its trajectory-PCA landscape.
 
@@ -63,8 +63,9 @@ def _value_scale(ax, values: list[float]) -> None:
 
 
 def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Marks) -> Figure:
-    """Embedding norm per frequency over training (heat map), the final spectrum with its key
-    frequencies, and train / test / restricted / excluded loss."""
+    """Embedding norm per frequency over training (heat map), the final logits' energy per
+    frequency of x + y with the key frequencies, and train / test / restricted / excluded
+    loss on log scales."""
     fourier, epochs = result["fourier"], result["epochs"]
     norms = np.array(fourier["frequency_norms"])  # (T, p // 2 + 1)
     keys = fourier["key_frequencies"]
@@ -79,10 +80,17 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
     heat.set_ylabel("frequency k")
     heat.set_title("token embedding: norm per frequency")
     fig.colorbar(image, ax=heat)
-    colors = ["tab:red" if k in keys else "tab:gray" for k in range(norms.shape[1])]
-    spectrum.bar(range(norms.shape[1]), norms[-1], color=colors)
+    energy = np.array(fourier["logit_frequency_energy"])
+    energy = energy / max(energy.sum(), 1e-30)
+    colors = ["tab:red" if k in keys else "tab:gray" for k in range(len(energy))]
+    spectrum.bar(range(len(energy)), energy, color=colors)
     spectrum.set_xlabel("frequency k")
-    spectrum.set_title(f"final spectrum; key frequencies {keys}")
+    spectrum.set_ylabel("share of the logits' energy")
+    spectrum.set_title(
+        f"final logits along cos/sin(w_k (x+y))\nkey frequencies {keys} "
+        f"(red: {fourier['key_share']:.0%} of it)",
+        fontsize=9,
+    )
     epoch = [r["epoch"] for r in rows]
     losses.plot(epoch, [r["train_loss"] for r in rows], color="tab:blue", label="train")
     losses.plot(epoch, [r["test_loss"] for r in rows], color="tab:red", label="test")

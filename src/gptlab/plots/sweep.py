@@ -2,7 +2,7 @@
 
 Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state), as in
 :mod:`gptlab.plots.grokking`. Input is the per-point table of
-:func:`gptlab.experiments.grok_sweep.summarize`. Grid values sit at evenly spaced
+:func:`gptlab.experiments.grokking.sweep.summarize`. Grid values sit at evenly spaced
 positions (a weight-decay axis usually includes 0, so no log axis).
 Runs that never generalized are censored: a median of +inf is drawn as "never" in heat maps
 and above the dashed budget line in line plots, never dropped.

@@ -130,7 +130,10 @@ def run_experiment(
         bar.close()
         save_checkpoints(exp, counters)
         exp.render(counters, writers)
-        return write_summaries(exp, counters, ["finished"] * len(exp.folders))
+        summaries = write_summaries(exp, counters, ["finished"] * len(exp.folders))
+        if exp.is_main:
+            log_hparams(writers, exp.configs, summaries)
+        return summaries
 
 
 def result_or_divergence(run: Callable[..., dict[str, Any]], *args, **kwargs) -> dict[str, Any]:
@@ -219,9 +222,26 @@ def open_writers(exp: Experiment, counters: Counters, stack: contextlib.ExitStac
     # purge_step drops the events an interrupted run logged after its checkpoint
     purge = counters.unit + 1 if counters.unit else None
     writers = [SummaryWriter(str(f.tensorboard_dir), purge_step=purge) for f in exp.folders]
-    for writer in writers:
+    for writer, config in zip(writers, exp.configs, strict=True):
         stack.callback(writer.close)
+        if not counters.unit:  # the config as text, so TensorBoard shows what ran
+            writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
     return writers
+
+
+def log_hparams(writers: list, configs: list[dict], summaries: list[dict]) -> None:
+    """The config and the summary's numbers in TensorBoard's HParams tab, so that runs
+    under one --logdir compare there (lists and None become text)."""
+    for writer, config, summary in zip(writers, configs, summaries, strict=True):
+        hparams = {
+            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()
+        }
+        metrics = {
+            f"summary/{k}": v
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        writer.add_hparams(hparams, metrics, run_name=".")
 
 
 def save_checkpoints(exp: Experiment, counters: Counters) -> None:

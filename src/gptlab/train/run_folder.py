@@ -61,8 +61,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OSError(
-                error.errno, f"no space left on the device to write {path}; the previous "
-                "version of the file is intact: free some space, then resume"
+                error.errno,
+                f"no space left on the device to write {path}; the previous "
+                "version of the file is intact: free some space, then resume",
             ) from None
         raise
     finally:

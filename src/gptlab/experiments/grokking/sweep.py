@@ -15,7 +15,6 @@ histograms) are off unless their ``*_every`` field is given as a grid axis.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import functools
@@ -29,19 +28,19 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import censored_median_ci, proportion_ci
 from gptlab.config import check_finite, from_dict
 from gptlab.experiments.executor import default_workers, run_all
-from gptlab.experiments.grok import (
+from gptlab.experiments.grokking.run import (
     GENERALIZED,
     PRESETS,
     GrokConfig,
     build_data,
     check_config,
-    first_epoch,
     run_grok,
 )
-from gptlab.experiments.options import check_out_dir
+from gptlab.experiments.options import check_out_dir, command_parser
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir, write_json
@@ -168,8 +167,9 @@ def collect(
     tasks: Sequence[Task], grid: dict[str, list[Any]], threshold: float = GENERALIZED
 ) -> list[dict[str, Any]]:
     """One row per finished or diverged run: the grid values, the seed, the run's status
-    and outcome; ``generalized_epoch`` = first evaluation with test accuracy >=
-    ``threshold``."""
+    and outcome. ``generalized_epoch`` is the *stable* one: the first evaluation from which
+    test accuracy stays >= ``threshold`` to the end (a run that grokked and then broke down
+    again has not generalized); ``first_generalized_epoch`` is the first crossing."""
     rows = []
     for task in tasks:
         folder = RunFolder(task.run_dir)
@@ -177,14 +177,16 @@ def collect(
         if summary is None:
             continue
         final = summary["final"] or {}
-        generalized = first_epoch(folder.read_metrics(), "test_acc", threshold)
+        stability = generalization_stability(folder.read_metrics(), "test_acc", threshold)
         rows.append(
             {
                 **{name: getattr(task.config, name) for name in grid},
                 "seed": task.seed,
                 "status": summary["status"],
                 "memorized_epoch": summary["memorized_epoch"],
-                "generalized_epoch": generalized and generalized["epoch"],
+                "generalized_epoch": stability["stable_generalized_epoch"],
+                "first_generalized_epoch": stability["generalized_epoch"],
+                "dips_after_generalizing": stability["dips_after_generalizing"],
                 "final_train_acc": final.get("train_acc"),
                 "final_test_acc": final.get("test_acc"),
                 "epochs": summary["epochs_completed"],
@@ -271,7 +273,7 @@ def sweep(
     table = summarize(rows, axes)
     write_csv(out / "summary.csv", table)
     if 1 <= len(axes) <= 2:
-        title = f"{title or out} (generalized: test accuracy >= {threshold:g})"
+        title = f"{title or out} (generalized: test accuracy stays >= {threshold:g} to the end)"
         fig = plot_sweep(table, axes, max_epochs, title=title)
         fig.savefig(out / "phase_diagram.png", dpi=120)
     return table
@@ -288,26 +290,27 @@ def check_grid(base: GrokConfig, grid: dict[str, list[Any]]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gptlab grok-sweep",
-        description="Grokking runs over a grid of GrokConfig values x seeds, in parallel.",
-        allow_abbrev=False,
+    parser = command_parser(
+        "gptlab grok-sweep", "Grokking runs over a grid of GrokConfig values x seeds, in parallel."
     )
     parser.add_argument(
         "--grid",
         action="append",
         default=[],
         metavar="FIELD=v1,v2,...",
-        help="a GrokConfig field and its values; repeat for more axes (one value = fixed)",
+        help="a GrokConfig field and its values; repeat for more axes (one value = fixed); "
+        "none: the preset alone",
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..K-1 per grid point")
     parser.add_argument("--max-epochs", type=int, required=True, help="budget of every run")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="grok")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="grok", help="the config the grid varies"
+    )
     parser.add_argument(
         "--threshold",
         type=float,
         default=GENERALIZED,
-        help=f"test accuracy that counts as generalized (default {GENERALIZED})",
+        help="test accuracy that counts as generalized",
     )
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster")

@@ -13,7 +13,6 @@ below are CenterConfig fields (``--max-iters 500``, ``--device cuda``, ...).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -25,20 +24,21 @@ import numpy as np
 import torch
 
 from gptlab.analysis.geometry import before_after_centering, layer_vectors, pairwise_angles_degrees
-from gptlab.analysis.statistics import PairedComparison, holm, paired_comparison, summarize
+from gptlab.analysis.statistics import holm, paired_comparison, summarize
 from gptlab.config import from_dict, to_dict
-from gptlab.experiments.center import (
+from gptlab.experiments.centering.run import (
     PRESETS,
     VARIANTS,
     CenterConfig,
+    check_config,
     load_data,
     load_run,
     run_center,
-    validate,
 )
 from gptlab.experiments.executor import run_all
-from gptlab.experiments.options import check_out_dir, parse_config
+from gptlab.experiments.options import check_out_dir, command_parser, parse_config
 from gptlab.plots.centering import plot_comparison, plot_geometry
+from gptlab.reports import comparison_markdown, geometry_markdown
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, write_json
@@ -62,7 +62,7 @@ def plan_runs(base: CenterConfig, variants: list[str], seeds: list[int]) -> list
         raise ValueError("the suite compares against 'baseline'; include it in --variants")
     configs = [dataclasses.replace(base, variant=v, seed=s) for s in seeds for v in variants]
     for config in configs:
-        validate(config)
+        check_config(config)
     load_data(base)  # the data exists and is longer than block_size
     return configs
 
@@ -121,64 +121,6 @@ def comparison_rows(results: list[dict[str, Any]], variants: list[str]) -> list[
     return rows
 
 
-def verdict(paired: PairedComparison, holm_p: float) -> str:
-    direction = "better" if paired.mean_difference < 0 else "worse"
-    if paired.ci_excludes_zero and holm_p < 0.05:
-        return f"{direction} than baseline (95% CI excludes 0, Holm-corrected p < 0.05)."
-    if paired.ci_excludes_zero:
-        return (
-            f"{direction} by the unadjusted 95% CI, but not significant after the Holm "
-            "correction for the number of variants tested."
-        )
-    return "not distinguishable from baseline at this budget (inside seed noise)."
-
-
-def comparison_markdown(rows: list[dict[str, Any]], base: CenterConfig, seeds: list[int]) -> str:
-    lines = [
-        "# Centering variants vs baseline",
-        "",
-        f"Budget: {base.n_layer} layers, {base.n_head} heads, n_embd {base.n_embd}, "
-        f"block {base.block_size}, batch {base.batch_size}, {base.max_iters} iterations, "
-        f"dropout {base.dropout}; seeds {seeds} (the same for every variant). Final val loss "
-        "= one full deterministic pass over the validation split. Differences are "
-        "variant - baseline, paired by seed; negative = better than baseline.",
-        "",
-        "| variant | centering | n | final val loss (mean ± std) | vs baseline | "
-        "paired diff [95% CI] | t-test p | Holm p | Wilcoxon p | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    verdicts = []
-    for r in rows:
-        n = f"{r['n']}" + (f" (+{r['diverged']} diverged)" if r["diverged"] else "")
-        cells = [r["variant"], r["centering"], n, f"{r['mean']:.4f} ± {r['std']:.4f}"]
-        if "paired" in r:
-            p = r["paired"]
-            cells += [
-                f"{r['vs_baseline_pct']:+.2f}%",
-                f"{p.mean_difference:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
-                f"{p.t_pvalue:.3g}",
-                f"{r['holm_p']:.3g}",
-                f"{p.wilcoxon_pvalue:.3g}",
-            ]
-            verdicts.append(f"- **{r['variant']}**: {verdict(p, r['holm_p'])}")
-        else:
-            cells += ["—"] * 5
-        cells.append(f"{r['tokens_per_sec']:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    n = rows[0]["n"]
-    lines += [
-        "",
-        *verdicts,
-        "",
-        f"With n = {n} seeds the exact two-sided Wilcoxon p cannot go below {2 / 2**n:.3g}; "
-        "the t-test assumes roughly normal paired differences. tokens/s is the training-step "
-        "throughput of each run on a machine that may have been shared: a rough figure; see "
-        "benchmarks/centering_throughput.py for overhead measurements.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def finished_runs(results: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
     return [r for r in results if r["variant"] == variant and r["status"] == "finished"]
 
@@ -218,34 +160,6 @@ def geometry_report(out: Path, variants: list[str], seed: int) -> dict[str, Any]
     return per_layer
 
 
-def geometry_markdown(per_layer: dict[str, dict[str, dict]], seed: int) -> str:
-    key = f"top{TOP_K}_pc_share"
-    lines = [
-        f"# Geometry of the trained models (seed {seed}, {GEOMETRY_WINDOWS} validation windows)",
-        "",
-        "Before = the model's own vectors at that point (residual stream after each block; "
-        "final = the vectors entering the LM head). After = the seed's operation applied to "
-        "that set (subtract its mean, normalize). The angle widening comes from the "
-        "operation by construction; effective rank, top-PC share and mean-direction share "
-        "compare the *models* (columns 'before').",
-        "",
-        "| variant | layer | mean angle before → after (deg) | widening | eff. rank before → after"
-        f" | top-{TOP_K} PC share before → after | mean-direction share before → after |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for variant, layers in per_layer.items():
-        for layer, g in layers.items():
-            b, a = g["before"], g["after"]
-            lines.append(
-                f"| {variant} | {layer} | {b['mean_angle_deg']:.1f} → {a['mean_angle_deg']:.1f}"
-                f" | {g['angle_widening']:.2f}x"
-                f" | {b['effective_rank']:.1f} → {a['effective_rank']:.1f} (of {g['dim']})"
-                f" | {b[key]:.3f} → {a[key]:.3f}"
-                f" | {b['mean_direction_share']:.3f} → {a['mean_direction_share']:.3f} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
 def run_suite(
     base: CenterConfig,
     seeds: list[int],
@@ -274,19 +188,25 @@ def run_suite(
     )
     per_layer = geometry_report(out, variants, seeds[0])
     write_json(out / "geometry.json", per_layer)
-    (out / "geometry.md").write_text(geometry_markdown(per_layer, seeds[0]))
+    (out / "geometry.md").write_text(
+        geometry_markdown(per_layer, seeds[0], GEOMETRY_WINDOWS, TOP_K)
+    )
     return results
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gptlab center-suite", description=__doc__, allow_abbrev=False
+    parser = command_parser("gptlab center-suite", __doc__)
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="cpu", help="the config every variant shares"
     )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds K (0..K-1)")
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+K-1")
+    parser.add_argument(
+        "--variants", nargs="+", default=DEFAULT_VARIANTS, help="variants to compare"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: runs/center-suite-PRESET)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster")

@@ -22,7 +22,6 @@ result, so a reader can disagree with the rule rather than with a hidden judgeme
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -30,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from gptlab.analysis.statistics import censored_median_ci
-from gptlab.experiments import grok_mechanism, grok_sweep
-from gptlab.experiments.grok import GENERALIZED, GrokConfig, first_epoch, run_grok
-from gptlab.experiments.options import check_out_dir
+from gptlab.experiments.grokking import mechanism as grok_mechanism
+from gptlab.experiments.grokking import sweep as grok_sweep
+from gptlab.experiments.grokking.run import GENERALIZED, GrokConfig, first_epoch, run_grok
+from gptlab.experiments.options import check_out_dir, command_parser
 from gptlab.train.run_folder import RunFolder, read_json
 
 
@@ -349,13 +349,14 @@ def run_claims(plan: ClaimsPlan, out: Path, workers: int | None = None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gptlab grok-claims",
-        description="Test the seed's four claims about grokking.",
-        allow_abbrev=False,
+    parser = command_parser("gptlab grok-claims", "Test the seed's four claims about grokking.")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(PLANS),
+        default="cpu",
+        help="cpu: a reduced plan; gpu: the seed's sizes",
     )
-    parser.add_argument("--scale", choices=sorted(PLANS), default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"))
+    parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"), help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:

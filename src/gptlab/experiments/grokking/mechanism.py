@@ -12,7 +12,6 @@ al. (2023) do: early on the circuit is faint, and its frequencies are only known
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,18 @@ import torch.nn.functional as F
 from gptlab.analysis.fourier import (
     excluded_loss,
     frequency_norms,
-    key_frequencies,
+    key_frequencies_explaining,
+    logit_frequency_energy,
     restricted_loss,
 )
 from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
 from gptlab.data.modular import ModularSplit, all_pairs
-from gptlab.experiments.grok import GrokConfig, build_data, build_model
-from gptlab.experiments.options import read_run_config
+from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
+from gptlab.experiments.options import command_parser, read_run_config
 from gptlab.train.run_folder import RunFolder, write_json
+
+KEY_SHARE = 0.9  # share of the logits' (x + y)-frequency energy the key frequencies hold
 
 
 def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dict]]:
@@ -111,19 +113,21 @@ def train_mask(data: ModularSplit) -> torch.Tensor:
 
 
 def fourier_over_training(
-    config: GrokConfig, states: list[dict], n_keys: int = 4
+    config: GrokConfig, states: list[dict], share: float = KEY_SHARE
 ) -> dict[str, Any]:
-    """Embedding norm per frequency, and restricted / excluded loss at the final model's
-    ``n_keys`` key frequencies, for every snapshot."""
+    """Embedding norm per frequency, and restricted / excluded loss at the final model's key
+    frequencies, for every snapshot. The key frequencies are read off the final logits, as
+    Nanda et al. do: the fewest cos/sin(w_k (x + y)) frequencies holding ``share`` of their
+    energy (a fixed count left real frequencies out)."""
     if config.operation != "add":
         raise ValueError(f"Fourier progress measures are for 'add', not {config.operation!r}")
     data = build_data(config)
     model = build_model(config, data.vocab_size).eval()
     mask = train_mask(data)
-    norms = []
-    for state in states:
-        norms.append(frequency_norms(state["wte.weight"][: config.p].float()))
-    keys = key_frequencies(norms[-1], min(n_keys, config.p // 2 - 1))
+    norms = [frequency_norms(state["wte.weight"][: config.p].float()) for state in states]
+    model.load_state_dict(states[-1])
+    energy = logit_frequency_energy(pair_logits(model, config.p)[:, :, : config.p].double())
+    keys = key_frequencies_explaining(energy, share)
     restricted, excluded = [], []
     for state in states:
         model.load_state_dict(state)
@@ -132,7 +136,9 @@ def fourier_over_training(
         excluded.append(excluded_loss(logits, keys, mask))
     return {
         "frequency_norms": torch.stack(norms).tolist(),
+        "logit_frequency_energy": energy.tolist(),
         "key_frequencies": keys,
+        "key_share": share,
         "restricted_loss": restricted,
         "excluded_loss": excluded,
     }
@@ -217,15 +223,20 @@ def epoch_index(epochs: list[int], epoch: int | None) -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="gptlab grok-mechanism",
-        description="Sharpness, Fourier progress measures and the trajectory landscape of a "
+    parser = command_parser(
+        "gptlab grok-mechanism",
+        "Sharpness, Fourier progress measures and the trajectory landscape of a "
         "grokking run saved with --snapshot-every N.",
-        allow_abbrev=False,
     )
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--lanczos-steps", type=int, default=20)
-    parser.add_argument("--trace-samples", type=int, default=10)
+    parser.add_argument(
+        "run_dir", type=Path, help="a gptlab grok run saved with --snapshot-every N"
+    )
+    parser.add_argument(
+        "--lanczos-steps", type=int, default=20, help="Lanczos steps for the top Hessian eigenvalue"
+    )
+    parser.add_argument(
+        "--trace-samples", type=int, default=10, help="Hutchinson samples for the Hessian trace"
+    )
     parser.add_argument("--resolution", type=int, default=21, help="trajectory grid size")
     args = parser.parse_args(argv)
     check_options(args.lanczos_steps, args.trace_samples, args.resolution)

@@ -16,10 +16,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+import tyro
 
 from gptlab.config import check_finite, from_dict, to_dict
 from gptlab.data.text import CharDataset, resolve_text_file
@@ -58,47 +59,83 @@ DTYPES = ("auto", "float32", "bfloat16")
 
 @dataclass
 class CenterConfig:
-    # centering: a named variant; the four fields below override it when set
+    # ---- centering: a named variant; the four fields after it override it when set ----
     variant: str = "baseline"
-    centering_mode: str | None = None  # simple | adaptive | learnable_center | momentum
+    """what is centered: baseline, qk_centered, final_centered, full_centered,
+    momentum_centered, block_centered or custom"""
+    centering_mode: str | None = None
+    """override the variant's mode: simple, adaptive, learnable_center or momentum"""
     center_qk: bool | None = None
+    """override: center and re-normalize Q and K in attention"""
     center_block: bool | None = None
+    """override: center and re-normalize every block's output"""
     center_final: bool | None = None
+    """override: center and re-normalize the final embeddings before the LM head"""
     centering_strength: float = 1.0
+    """share of the center removed, in [0, 1]; 0 = re-normalize only (the control)"""
     centering_momentum: float = 0.99
+    """EMA decay of the running center (mode momentum), in [0, 1)"""
     centering_eps: float = 1e-6
-    # data: a UTF-8 file, or a folder holding tinyshakespeare/input.txt ('' = env/download)
+    """added to norms before dividing"""
+    # ---- data ----
     data_file: str = ""
+    """a UTF-8 text file to train on ('' = Tiny Shakespeare from data_dir, env or download)"""
     data_dir: str = ""
-    # model (seed: 6 layers, 6 heads, 384, block 256)
+    """a folder holding tinyshakespeare/input.txt ('' = GPTLAB_DATA_DIR, cache, download)"""
+    # ---- model (the seed: 6 layers, 6 heads, 384 wide, block 256) ----
     n_layer: int = 6
+    """transformer blocks"""
     n_head: int = 6
-    n_embd: int = 384
+    """attention heads per block"""
+    d_model: Annotated[int, tyro.conf.arg(aliases=("--n-embd",))] = 384
+    """width of the residual stream (nanoGPT's n_embd)"""
     block_size: int = 256
+    """context length in characters"""
     dropout: float = 0.2
+    """dropout probability, in [0, 1)"""
     bias: bool = False
-    # training: nanoGPT's recipe
-    batch_size: int = 64  # sequences per process per micro-step
-    grad_accum: int = 1  # micro-steps per optimizer step (global batch: x grad_accum x processes)
+    """biases in Linear layers and LayerNorms"""
+    # ---- training: nanoGPT's recipe ----
+    batch_size: int = 64
+    """sequences per process per micro-step"""
+    grad_accum: int = 1
+    """micro-steps per optimizer step (global batch: batch_size x grad_accum x processes)"""
     max_iters: int = 500
-    learning_rate: float = 1e-3
+    """optimizer steps to train"""
+    lr: Annotated[float, tyro.conf.arg(aliases=("--learning-rate",))] = 1e-3
+    """peak learning rate, after warmup"""
     min_lr: float = 1e-4
+    """learning rate at the end of the cosine decay, in (0, lr]"""
     warmup_iters: int = 100
-    lr_decay_iters: int = 0  # 0 = max_iters
+    """linear warmup steps"""
+    lr_decay_iters: int = 0
+    """steps of the cosine decay; 0 = max_iters"""
     weight_decay: float = 0.1
+    """AdamW weight decay on weight matrices and embeddings (not biases, gains, temperatures)"""
     beta1: float = 0.9
+    """AdamW beta1, in [0, 1)"""
     beta2: float = 0.99
-    grad_clip: float = 1.0  # 0 = no clipping
-    # evaluation
-    eval_interval: int = 100  # random-batch estimate + checkpoint every this many steps
-    eval_iters: int = 20  # batches per random-batch estimate
-    final_eval_batch_size: int = 64  # windows per batch of the full validation pass
-    # runtime
+    """AdamW beta2, in [0, 1)"""
+    grad_clip: float = 1.0
+    """clip the gradient norm to this value; 0 = no clipping"""
+    # ---- evaluation ----
+    eval_every: Annotated[int, tyro.conf.arg(aliases=("--eval-interval",))] = 100
+    """a random-batch loss estimate and a checkpoint every this many iterations"""
+    eval_iters: int = 20
+    """batches per random-batch loss estimate"""
+    final_eval_batch_size: int = 64
+    """windows per batch of the final full validation pass"""
+    # ---- runtime ----
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # auto = bfloat16 autocast on CUDA, float32 elsewhere
+    """seed of the initialization, dropout and batches"""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps"""
+    dtype: str = "auto"
+    """auto (bfloat16 autocast on CUDA, float32 elsewhere), float32 or bfloat16"""
     compile: bool = False
-    num_threads: int = 0  # CPU threads for torch; 0 = torch's default (all cores)
+    """torch.compile the model"""
+    num_threads: int = 0
+    """CPU threads for torch; 0 = torch's default (all cores)"""
 
 
 PRESETS: dict[str, CenterConfig] = {
@@ -107,23 +144,23 @@ PRESETS: dict[str, CenterConfig] = {
     "cpu": CenterConfig(
         n_layer=4,
         n_head=4,
-        n_embd=128,
+        d_model=128,
         block_size=64,
         batch_size=12,
         max_iters=2000,
         dropout=0.0,
-        eval_interval=250,
+        eval_every=250,
     ),
     "smoke": CenterConfig(
         n_layer=1,
         n_head=2,
-        n_embd=32,
+        d_model=32,
         block_size=32,
         batch_size=8,
         max_iters=20,
         warmup_iters=5,
         dropout=0.0,
-        eval_interval=10,
+        eval_every=10,
         eval_iters=2,
         device="cpu",
     ),
@@ -163,7 +200,7 @@ def model_config(config: CenterConfig, vocab_size: int) -> TransformerConfig:
         block_size=config.block_size,
         n_layer=config.n_layer,
         n_head=config.n_head,
-        n_embd=config.n_embd,
+        n_embd=config.d_model,
         dropout=config.dropout,
         bias=config.bias,
         activation="gelu",
@@ -174,7 +211,7 @@ def model_config(config: CenterConfig, vocab_size: int) -> TransformerConfig:
     )
 
 
-def validate(config: CenterConfig) -> None:
+def check_config(config: CenterConfig) -> None:
     """Raise ValueError for anything wrong with ``config`` that needs no data or device."""
     check_finite(config)
     centering_config(config)
@@ -182,7 +219,7 @@ def validate(config: CenterConfig) -> None:
         "batch_size",
         "grad_accum",
         "max_iters",
-        "eval_interval",
+        "eval_every",
         "eval_iters",
         "final_eval_batch_size",
     ):
@@ -190,8 +227,8 @@ def validate(config: CenterConfig) -> None:
             raise ValueError(f"{name} = {getattr(config, name)} must be >= 1")
     if config.warmup_iters < 0 or config.lr_decay_iters < 0:
         raise ValueError("warmup_iters and lr_decay_iters must be >= 0")
-    if not 0 < config.min_lr <= config.learning_rate:
-        raise ValueError(f"need 0 < min_lr ({config.min_lr}) <= learning_rate")
+    if not 0 < config.min_lr <= config.lr:
+        raise ValueError(f"need 0 < min_lr ({config.min_lr}) <= lr ({config.lr})")
     for name in ("weight_decay", "grad_clip"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} = {getattr(config, name)} must be >= 0")
@@ -289,7 +326,7 @@ def run_center(
     config: CenterConfig, run_dir: Path | str, resume: bool = False, progress: bool = True
 ) -> dict[str, Any]:
     """Train one run into ``run_dir`` (or finish it, with ``resume``); return its summary."""
-    validate(config)
+    check_config(config)
     data = load_data(config)
     device = pick_device(config.device)
     context = init_distributed(device.type)
@@ -317,7 +354,7 @@ class CenterRun:
         context: DistributedContext,
     ) -> None:
         self.config, self.data, self.device, self.context = config, data, device, context
-        self.total, self.checkpoint_every = config.max_iters, config.eval_interval
+        self.total, self.checkpoint_every = config.max_iters, config.eval_every
         self.folders, self.configs = [RunFolder(run_dir)], [to_dict(config)]
         self.is_main = context.is_main
         self.postfix: dict[str, str] = {}
@@ -329,7 +366,7 @@ class CenterRun:
         self.model = Transformer(self.model_config).to(device)
         self.optimizer = adamw(
             self.model,
-            config.learning_rate,
+            config.lr,
             config.weight_decay,
             (config.beta1, config.beta2),
             device.type,
@@ -373,7 +410,7 @@ class CenterRun:
         config, context, device = self.config, self.context, self.device
         self.lr = warmup_cosine_lr(
             counters.step,
-            config.learning_rate,
+            config.lr,
             config.min_lr,
             config.warmup_iters,
             config.lr_decay_iters or config.max_iters,
@@ -409,9 +446,9 @@ class CenterRun:
         return [grad_norm.item()]
 
     def monitor(self, counters: Counters, writers: list[Any]) -> None:
-        """A random-batch loss estimate at iteration 0 and every ``eval_interval``."""
+        """A random-batch loss estimate at iteration 0 and every ``eval_every``."""
         step = counters.unit
-        if step % self.config.eval_interval and step != self.config.max_iters:
+        if step % self.config.eval_every and step != self.config.max_iters:
             return
         losses = estimate_loss(self.model, self.data, self.config, step, self.device, self.context)
         row = {"iter": step, "train_loss": losses["train"], "val_loss": losses["val"]}
@@ -446,7 +483,7 @@ class CenterRun:
             "tokens_per_sec": self.tokens_per_step * counters.step / max(self.train_time, 1e-9),
             "train_time_s": self.train_time,
             "wall_time_s": counters.wall_s,
-            "n_params": self.model.num_parameters(),
+            "num_parameters": self.model.num_parameters(),
             "device": str(self.device),
             "world_size": self.context.world_size,
         }
@@ -477,7 +514,7 @@ def main(argv: list[str]) -> int:
     request = parse_run_request(
         argv, "gptlab center", CenterConfig, PRESETS, "seed", description=__doc__
     )
-    validate(request.config)
+    check_config(request.config)
     summary = run_center(request.config, request.run_dir, resume=request.resume)
     if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only the main process reports
         return 0

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import torch
 
 from gptlab.data.text import Vocabulary
-from gptlab.experiments.center import CenterConfig, load_run
-from gptlab.experiments.options import read_run_config
+from gptlab.experiments.centering.run import CenterConfig, load_run
+from gptlab.experiments.options import command_parser, read_run_config
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder
 
@@ -65,13 +64,15 @@ def sample_text(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gptlab sample", description=__doc__, allow_abbrev=False)
+    parser = command_parser("gptlab sample", __doc__)
     parser.add_argument("--run", type=Path, required=True, help="a finished `gptlab center` run")
     parser.add_argument("--start", default="\n", help="the prompt (default: a newline)")
-    parser.add_argument("--tokens", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--tokens", type=int, default=500, help="characters to generate")
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="divides the logits; lower = safer text"
+    )
     parser.add_argument("--top-k", type=int, default=200, help="0 = no top-k filtering")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     args = parser.parse_args(argv)
     text = sample_text(

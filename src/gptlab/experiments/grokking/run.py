@@ -21,15 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 
-from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
+from gptlab.analysis.attention import attention_maps
+from gptlab.analysis.landscape import LandscapeSeries
+from gptlab.analysis.stability import generalization_stability
 from gptlab.config import check_finite, to_dict
-from gptlab.data.modular import ModularSplit, all_pairs, split_pairs
+from gptlab.data.modular import ModularSplit, split_pairs
 from gptlab.experiments.options import RunRequest, parse_run_request
 from gptlab.nn.stacked import StackedModels
 from gptlab.nn.transformer import Transformer, TransformerConfig
-from gptlab.plots.grokking import plot_attention, plot_curves
-from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
+from gptlab.plots.grokking import plot_attention, plot_attention_evolution, plot_curves
+from gptlab.plots.landscape import loss_range, plot_landscape, plot_landscape_evolution
 from gptlab.plots.output import save_and_log
+from gptlab.train.grad_filter import EmaGradFilter
 from gptlab.train.lifecycle import Counters, run_experiment
 from gptlab.train.optim import fused_for
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
@@ -37,49 +40,102 @@ from gptlab.train.run_folder import RunFolder, atomic_write, read_json, write_js
 
 MEMORIZED = GENERALIZED = 0.99  # accuracy thresholds for memorized_epoch / generalized_epoch
 SCHEDULERS = ("cosine", "constant")
+GRAD_FILTERS = ("none", "ema")
+INITS = ("gpt2", "nanda")
 T_MAX_UNITS = ("epochs", "steps")
 
 
 @dataclass
 class GrokConfig:
-    # data
+    # ---- data ----
     p: int = 97
-    operation: str = "add"  # add, sub, mul, div, square_sum, quad, cube_xy
-    train_size: int = 500  # number of training pairs; ignored when train_fraction > 0
-    train_fraction: float = 0.0  # share of all pairs for training; 0 = use train_size
-    keep_mirrors: bool = False  # split whole {(x, y), (y, x)} groups: no mirror leaks into test
+    """the modulus: pairs (x, y) with x, y in 0..p-1"""
+    operation: str = "add"
+    """add, sub, mul, div, square_sum, quad or cube_xy (mod p)"""
+    train_size: int = 500
+    """number of training pairs; ignored when train_fraction > 0"""
+    train_fraction: float = 0.0
+    """share of all pairs used for training; 0 = use train_size"""
+    keep_mirrors: bool = False
+    """split whole {(x, y), (y, x)} groups, so that no mirror of a test pair is trained on"""
     split_seed: int = 0
-    # model
-    seed: int = 0  # initialization, dropout and batch order
+    """seed of the train/test split"""
+    # ---- model ----
+    seed: int = 0
+    """seed of the initialization, dropout masks and batch order"""
     d_model: int = 64
+    """width of the residual stream"""
     n_heads: int = 4
+    """attention heads"""
     n_layers: int = 1
+    """transformer blocks"""
     d_ff: int = 1024
+    """hidden width of the ReLU MLP"""
     dropout: float = 0.05
+    """dropout probability, in [0, 1)"""
     layer_norm: bool = True
-    # optimization: AdamW + a learning-rate schedule
+    """LayerNorm before attention, MLP and the output (False: no normalization at all)"""
+    init: str = "gpt2"
+    """gpt2 (std 0.02) or nanda (std 1/sqrt(d_model), unembedding 1/sqrt(vocab), as in
+    Nanda et al. 2023)"""
+    init_scale: float = 1.0
+    """multiplies every initial weight after init; Omnigrok's knob (Liu et al., 2022)"""
+    # ---- optimization ----
     lr: float = 3e-3
+    """AdamW learning rate (peak, after warmup)"""
     weight_decay: float = 1e-3
+    """AdamW decoupled weight decay, on every parameter"""
     betas: tuple[float, float] = (0.9, 0.999)
-    batch_size: int = 16  # 0 = full batch (one step per epoch)
+    """AdamW (beta1, beta2)"""
+    adam_eps: float = 1e-8
+    """AdamW epsilon: larger values damp the steps when gradients are tiny"""
+    warmup_steps: int = 0
+    """linear learning-rate warmup over this many optimizer steps"""
+    grad_clip: float = 0.0
+    """clip the gradient norm to this value before the step; 0 = no clipping"""
+    grad_filter: str = "none"
+    """none, or ema: Grokfast's filter, grad += lambda * EMA(grad) (Lee et al., 2024)"""
+    grad_filter_alpha: float = 0.98
+    """Grokfast: EMA decay of past gradients, in [0, 1)"""
+    grad_filter_lambda: float = 2.0
+    """Grokfast: how much of the EMA is added to the gradient"""
+    batch_size: int = 16
+    """training pairs per step; 0 = full batch (one step per epoch)"""
     epochs: int = 10000
-    scheduler: str = "cosine"  # cosine (CosineAnnealingLR) or constant
-    t_max: int = 10000  # CosineAnnealingLR period, counted in t_max_unit
-    t_max_unit: str = "epochs"  # epochs or steps
+    """passes over the training set"""
+    scheduler: str = "cosine"
+    """cosine (CosineAnnealingLR) or constant"""
+    t_max: int = 10000
+    """CosineAnnealingLR period, counted in t_max_unit"""
+    t_max_unit: str = "epochs"
+    """unit of t_max: epochs or steps"""
     eta_min: float = 0.0
-    # monitoring (every N epochs; 0 = never)
+    """CosineAnnealingLR's final learning rate, in [0, lr]"""
+    # ---- monitoring ----
     eval_every: int = 10
+    """evaluate the full train and test sets every N epochs"""
     landscape_every: int = 10
-    landscape_span: float = 1.0  # grid over [-span, span]^2 in filter-normalized units
+    """compute the loss landscape every N epochs; 0 = never"""
+    landscape_span: float = 1.0
+    """landscape grid over [-span, span]^2, in filter-normalized units"""
     landscape_resolution: int = 11
-    landscape_examples: int = 128  # fixed random subset of training pairs for the surface
-    landscape_seed: int = 0  # the two random directions
-    landscape_plot_every: int = 1000  # render PNG + TensorBoard image (numbers: every time)
+    """landscape grid points per side"""
+    landscape_examples: int = 128
+    """fixed random subset of training pairs the landscape is computed on"""
+    landscape_seed: int = 0
+    """seed of the landscape's two random directions and its subset"""
+    landscape_plot_every: int = 1000
+    """draw the landscape (PNG and TensorBoard) every N epochs; 0 = never"""
     histogram_every: int = 100
+    """weight and gradient histograms in TensorBoard every N epochs; 0 = never"""
     attention_every: int = 1000
+    """attention maps (PNG per epoch and TensorBoard) every N epochs; 0 = never"""
     checkpoint_every: int = 100
-    snapshot_every: int = 0  # model parameters under snapshots/ (gptlab grok-mechanism)
-    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
+    """write checkpoint.pt every N epochs (and at the end, or when stopped)"""
+    snapshot_every: int = 0
+    """save the parameters under snapshots/ every N epochs, for gptlab grok-mechanism"""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps"""
 
 
 PRESETS = {
@@ -107,6 +163,34 @@ PRESETS = {
         histogram_every=100,
         attention_every=500,
         checkpoint_every=100,
+    ),
+    # Nanda et al. (2023): p 113, 30% of the pairs, d_model 128, 4 heads, d_ff 512, no
+    # LayerNorm, their initialization, AdamW lr 1e-3 (10-step warmup), wd 1, betas (0.9, 0.98),
+    # full batch. It memorizes first and generalizes thousands of epochs later.
+    "nanda": GrokConfig(
+        p=113,
+        train_size=0,
+        train_fraction=0.3,
+        d_model=128,
+        n_heads=4,
+        d_ff=512,
+        dropout=0.0,
+        layer_norm=False,
+        init="nanda",
+        lr=1e-3,
+        weight_decay=1.0,
+        betas=(0.9, 0.98),
+        warmup_steps=10,
+        batch_size=0,
+        epochs=15000,
+        scheduler="constant",
+        eval_every=50,
+        landscape_every=500,
+        landscape_plot_every=5000,
+        histogram_every=1000,
+        attention_every=2500,
+        checkpoint_every=500,
+        snapshot_every=500,
     ),
     # Seconds, for tests: a tiny model that groks (test acc >= 0.99 at epochs 700-1000 for most
     # seeds) when run for ~1000 epochs.
@@ -170,6 +254,18 @@ def check_config(c: GrokConfig) -> None:
         raise ValueError(f"eta_min = {c.eta_min} must lie in [0, lr = {c.lr}]")
     if not all(0.0 <= b < 1.0 for b in c.betas):
         raise ValueError(f"betas = {c.betas} must both lie in [0, 1)")
+    for name in ("init_scale", "adam_eps"):
+        if getattr(c, name) <= 0:
+            raise ValueError(f"{name} = {getattr(c, name)} must be > 0")
+    for name in ("warmup_steps", "grad_clip", "grad_filter_lambda"):
+        if getattr(c, name) < 0:
+            raise ValueError(f"{name} = {getattr(c, name)} must be >= 0")
+    if not 0 <= c.grad_filter_alpha < 1:
+        raise ValueError(f"grad_filter_alpha = {c.grad_filter_alpha} must lie in [0, 1)")
+    if c.init not in INITS:
+        raise ValueError(f"init {c.init!r} is not one of {INITS}")
+    if c.grad_filter not in GRAD_FILTERS:
+        raise ValueError(f"grad_filter {c.grad_filter!r} is not one of {GRAD_FILTERS}")
     if c.scheduler not in SCHEDULERS:
         raise ValueError(f"scheduler {c.scheduler!r} is not one of {SCHEDULERS}")
     if c.t_max_unit not in T_MAX_UNITS:
@@ -192,7 +288,10 @@ def build_data(c: GrokConfig) -> ModularSplit:
 
 
 def build_model(c: GrokConfig, vocab_size: int) -> Transformer:
-    return Transformer(
+    """The one-layer transformer, initialized as ``init`` says, then every weight multiplied
+    by ``init_scale``: the initial weight norm sets how long grokking is delayed (Omnigrok,
+    Liu et al., 2022)."""
+    model = Transformer(
         TransformerConfig(
             vocab_size=vocab_size,
             block_size=3,  # [x, y, =]
@@ -206,25 +305,61 @@ def build_model(c: GrokConfig, vocab_size: int) -> Transformer:
             tie_weights=False,  # inputs and answers are different roles of the same tokens
         )
     )
+    with torch.no_grad():
+        if c.init == "nanda":
+            nanda_init(model, c.d_model, vocab_size)
+        if c.init_scale != 1.0:
+            for param in model.parameters():
+                param.mul_(c.init_scale)
+    return model
 
 
-def build_optimizer(model: torch.nn.Module, c: GrokConfig) -> tuple[torch.optim.AdamW, Any]:
+def nanda_init(model: Transformer, d_model: int, vocab_size: int) -> None:
+    """Nanda et al.'s initialization: every weight matrix and embedding N(0, 1/d_model), the
+    unembedding N(0, 1/vocab); biases zero, norm gains one. Several times GPT-2's 0.02."""
+    for name, param in model.named_parameters():
+        if param.dim() < 2:
+            continue  # biases were zeroed and gains set to one by the model's own init
+        std = 1 / math.sqrt(vocab_size if name == "lm_head.weight" else d_model)
+        param.normal_(0.0, std)
+
+
+def build_optimizer(
+    model: torch.nn.Module, c: GrokConfig, steps_per_epoch: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW on every parameter (the seed decays all of them) and its schedule."""
     device_type = next(model.parameters()).device.type
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=c.lr,
         betas=c.betas,
+        eps=c.adam_eps,
         weight_decay=c.weight_decay,
         fused=fused_for(device_type),
     )
-    return optimizer, build_scheduler(optimizer, c)
+    return optimizer, build_scheduler(optimizer, c, steps_per_epoch)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, c: GrokConfig):
-    if c.scheduler == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, c.t_max, c.eta_min)
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, c: GrokConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate factor at every optimizer step: a linear warmup over
+    ``warmup_steps``, times the cosine of CosineAnnealingLR (closed form: periodic past
+    t_max, as CosineAnnealingLR is) counted in epochs or steps, or a constant."""
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
+        if c.scheduler == "constant":
+            return warm
+        t = step if c.t_max_unit == "steps" else step // steps_per_epoch
+        low = c.eta_min / c.lr
+        return warm * (low + (1 - low) * (1 + math.cos(math.pi * t / c.t_max)) / 2)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def steps_per_epoch(c: GrokConfig, train_pairs: int) -> int:
+    return math.ceil(train_pairs / (c.batch_size or train_pairs))
 
 
 def seed_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -250,15 +385,16 @@ def stacked_split(data: list[ModularSplit], split: str) -> tuple[torch.Tensor, t
 def train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
     data: list[ModularSplit],
     c: GrokConfig,
     shuffles: list[torch.Generator],
+    grad_filter: EmaGradFilter | None = None,
 ) -> tuple[int, list[float]]:
     """One pass over every seed's training set, each seed in its own random order; returns
-    (steps, mean gradient norm per seed). The schedule steps per optimizer step when T_max
-    counts steps. Seeds are independent: the summed loss gives each its own gradient, and
-    AdamW is elementwise."""
+    (steps, mean gradient norm per seed, before filtering and clipping). Seeds are
+    independent: the summed loss gives each its own gradient, and the filter, the clipping
+    (per seed) and AdamW are elementwise."""
     model.train()
     inputs, targets = stacked_split(data, "train")
     n = targets.shape[1]
@@ -272,14 +408,15 @@ def train_epoch(
         logits = seed_logits(model, x)
         optimizer.zero_grad(set_to_none=True)
         summed_seed_losses(logits, y).backward()
-        grads = [p.grad for p in model.parameters()]
-        grad_norms.append(per_seed_norm(grads) if len(data) > 1 else clip_norm(model))
+        grads = seed_grads(model, len(data))
+        grad_norms.append(per_seed_norm(grads))
+        if grad_filter is not None:
+            grad_filter.apply()
+        if c.grad_clip > 0:
+            clip_per_seed(grads, c.grad_clip)
         optimizer.step()
-        if c.t_max_unit == "steps":
-            scheduler.step()
-    if c.t_max_unit == "epochs":
         scheduler.step()
-    return len(grad_norms), torch.stack(grad_norms).reshape(-1, len(data)).mean(0).tolist()
+    return len(grad_norms), torch.stack(grad_norms).mean(0).tolist()
 
 
 def summed_seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -291,9 +428,21 @@ def summed_seed_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1).sum()
 
 
-def clip_norm(model: torch.nn.Module) -> torch.Tensor:
-    """One model's total gradient norm (clipping at infinity changes nothing)."""
-    return torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf).reshape(1)
+def seed_grads(model: torch.nn.Module, seeds: int) -> list[torch.Tensor]:
+    """Every gradient with the seed axis first: a stack's own, or a plain model's as (1, ...)
+    views (so that writing into them writes the gradient)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return grads if seeds > 1 else [g.unsqueeze(0) for g in grads]
+
+
+@torch.no_grad()
+def clip_per_seed(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale each seed's gradient to norm at most ``max_norm``, as clip_grad_norm_ does for
+    one model."""
+    norms = per_seed_norm(grads)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
 
 @torch.no_grad()
@@ -320,9 +469,7 @@ def evaluate(
             row[f"{split}_loss"] = (loss_sum[k] / targets.shape[1]).item()
             row[f"{split}_acc"] = hit[k].float().mean().item()
     params = list(model.parameters())
-    weight_norms = (
-        per_seed_norm(params) if len(data) > 1 else per_seed_norm([p.unsqueeze(0) for p in params])
-    )
+    weight_norms = per_seed_norm(params if len(data) > 1 else [p.unsqueeze(0) for p in params])
     for k, (row, d) in enumerate(zip(rows, data, strict=True)):
         unmirrored = hit[k][d.unmirrored]  # hit holds the test split, evaluated last
         row["test_acc_unmirrored"] = unmirrored.float().mean().item() if len(unmirrored) else None
@@ -331,72 +478,30 @@ def evaluate(
     return rows
 
 
-@torch.no_grad()
-def attention_maps(model: Transformer, p: int, operation: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean attention over all pairs, (L, nh, 3, 3), and the weight the ``=`` token puts on
-    ``x`` for every pair, (L, nh, p, p) indexed [x, y] (NaN where a pair does not exist)."""
-    was_training = model.training
-    model.eval()
-    inputs, _ = all_pairs(p, operation)
-    trace = model.trace(inputs.to(next(model.parameters()).device))
-    model.train(was_training)
-    attention = torch.stack(trace.attention, dim=1).cpu()  # (B, L, nh, T, T)
-    on_x = torch.full((*attention.shape[1:3], p, p), float("nan"))
-    on_x[:, :, inputs[:, 0], inputs[:, 1]] = attention[:, :, :, 2, 0].permute(1, 2, 0)
-    return attention.mean(0).numpy(), on_x.numpy()
-
-
 def first_epoch(rows: list[dict[str, Any]], key: str, threshold: float) -> dict | None:
     return next((r for r in rows if r[key] >= threshold), None)
 
 
-class Landscapes:
-    """Loss surfaces of one run on one fixed plane: numbers at every landscape epoch."""
+def landscape_series(model: Transformer, data: ModularSplit, c: GrokConfig) -> LandscapeSeries:
+    return LandscapeSeries(
+        model,
+        data.train_inputs,
+        data.train_targets,
+        c.landscape_span,
+        c.landscape_resolution,
+        c.landscape_examples,
+        c.landscape_seed,
+    )
 
-    def __init__(self, model: Transformer, data: ModularSplit, c: GrokConfig) -> None:
-        self.c = c
-        subset = torch.randperm(
-            len(data.train_targets), generator=torch.Generator().manual_seed(c.landscape_seed)
-        )
-        subset = subset[: c.landscape_examples].to(data.train_targets.device)
-        self.inputs, self.targets = data.train_inputs[subset], data.train_targets[subset]
-        self.directions = random_directions(parameters_of(model), c.landscape_seed)
-        self.epochs: list[int] = []
-        self.losses: list[np.ndarray] = []
-        self.coords = np.linspace(-c.landscape_span, c.landscape_span, c.landscape_resolution)
 
-    def compute(self, model: Transformer, epoch: int) -> np.ndarray:
-        _, grid = loss_surface(
-            model,
-            parameters_of(model),
-            self.directions,
-            self.inputs,
-            self.targets,
-            self.c.landscape_span,
-            self.c.landscape_resolution,
-        )
-        self.epochs.append(epoch)
-        self.losses.append(grid)
-        return grid
+def save_landscapes(folder: RunFolder, landscapes: LandscapeSeries) -> None:
+    """Every surface's numbers so far, as ``landscapes.npz``."""
 
-    def state(self) -> dict[str, Any]:
-        """Tensors and plain values, for a ``weights_only`` checkpoint."""
-        return {"epochs": list(self.epochs), "losses": [torch.from_numpy(g) for g in self.losses]}
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **landscapes.arrays())
 
-    def load(self, state: dict[str, Any]) -> None:
-        self.epochs = list(state["epochs"])
-        self.losses = [g.numpy() for g in state["losses"]]
-
-    def save(self, path: Path) -> None:
-        n = len(self.coords)
-        losses = np.stack(self.losses) if self.losses else np.zeros((0, n, n))
-        arrays = {"epochs": np.array(self.epochs), "coords": self.coords, "losses": losses}
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-
-        atomic_write(path, write)
+    atomic_write(folder.path / "landscapes.npz", write)
 
 
 def log_scalars(writer: SummaryWriter, row: dict[str, Any]) -> None:
@@ -446,7 +551,7 @@ class GrokRun:
     K = 1 trains the plain :class:`Transformer`; K > 1 a :class:`StackedModels` whose
     weights carry a leading seed axis, which gives the same numbers as K separate runs (up
     to float rounding; dropout masks are drawn differently). Every folder's checkpoint is
-    that seed's own, so any seed of a batched run can be continued alone. Landscapes,
+    that seed's own, so any seed of a batched run can be continued alone. LandscapeSeries,
     histograms, snapshots and attention during training need one model at a time: they
     run for K = 1 only; a batched run draws each seed's attention at the end.
     """
@@ -473,9 +578,11 @@ class GrokRun:
         self.stack_models()
         self.shuffles = [torch.Generator().manual_seed(ci.seed) for ci in configs]
         self.single = len(configs) == 1
-        self.landscapes = Landscapes(self.models[0], self.data[0], c) if self.single else None
+        self.landscapes = landscape_series(self.models[0], self.data[0], c) if self.single else None
         self.timers = {"landscape": 0.0, "render": 0.0}
         self.grad_norms = [math.nan] * len(configs)
+        self.attention_epochs: list[int] = []  # mean attention maps so far (K = 1)
+        self.attention_history: list[np.ndarray] = []
 
     def stack_models(self) -> None:
         """The trained module over ``self.models``' current weights, and its optimizer."""
@@ -483,7 +590,14 @@ class GrokRun:
             self.model = self.models[0]
         else:
             self.model = StackedModels(self.models).to(self.device)
-        self.optimizer, self.scheduler = build_optimizer(self.model, self.c)
+        per_epoch = steps_per_epoch(self.c, len(self.data[0].train_targets))
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.c, per_epoch)
+        self.grad_filter = None
+        if self.c.grad_filter == "ema":
+            params = self.model.parameters()
+            self.grad_filter = EmaGradFilter(
+                params, self.c.grad_filter_alpha, self.c.grad_filter_lambda
+            )
 
     def seed_model(self, k: int) -> Transformer:
         if self.single:
@@ -504,10 +618,38 @@ class GrokRun:
                 "shuffle": self.shuffles[k].get_state(),
                 "rng": rng,
                 "landscapes": self.landscapes.state() if self.single else NO_LANDSCAPES,
+                "attention": {
+                    "epochs": list(self.attention_epochs),
+                    "maps": [torch.from_numpy(m) for m in self.attention_history],
+                },
+                "grad_filter": self.seed_filter_state(k),
                 "timers": dict(self.timers),
             }
             for k in range(len(self.folders))
         ]
+
+    def seed_filter_state(self, k: int) -> dict[str, Any] | None:
+        """Seed k's gradient-filter EMA, laid out as in its own run (a stack stores some
+        weights transposed: the optimizer-state helpers know how to split them)."""
+        if self.grad_filter is None:
+            return None
+        state = self.grad_filter.state_dict()
+        if not self.single:
+            as_optimizer = {"state": {i: {"ema": t} for i, t in state["ema"].items()}}
+            split = self.model.seed_optimizer_state(as_optimizer | {"param_groups": []}, k)
+            state["ema"] = {i: entry["ema"] for i, entry in split["state"].items()}
+        return state
+
+    def load_filter_states(self, states: list[dict[str, Any]]) -> None:
+        state = dict(states[0])
+        if not self.single:
+            as_optimizer = [
+                {"state": {i: {"ema": t} for i, t in s["ema"].items()}, "param_groups": []}
+                for s in states
+            ]
+            joined = self.model.stacked_optimizer_state(as_optimizer)
+            state["ema"] = {i: entry["ema"] for i, entry in joined["state"].items()}
+        self.grad_filter.load_state_dict(state)
 
     def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
         for model, state in zip(self.models, states, strict=True):
@@ -523,11 +665,21 @@ class GrokRun:
         set_rng_state(states[0]["rng"])  # global: dropout masks
         if self.single:
             self.landscapes.load(states[0]["landscapes"])
+        if self.grad_filter is not None:
+            self.load_filter_states([s["grad_filter"] for s in states])
+        self.attention_epochs = list(states[0]["attention"]["epochs"])
+        self.attention_history = [m.numpy() for m in states[0]["attention"]["maps"]]
         self.timers = dict(states[0]["timers"])
 
     def train_unit(self, counters: Counters) -> list[float]:
         steps, self.grad_norms = train_epoch(
-            self.model, self.optimizer, self.scheduler, self.data, self.c, self.shuffles
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.data,
+            self.c,
+            self.shuffles,
+            self.grad_filter,
         )
         counters.step += steps
         return self.grad_norms
@@ -562,11 +714,13 @@ class GrokRun:
             if self.due(epoch, c.landscape_plot_every):
                 self.timed("render", render_landscape, writer, folder, self.landscapes, epoch)
             if self.due(epoch, c.checkpoint_every):
-                self.landscapes.save(folder.path / "landscapes.npz")
+                save_landscapes(folder, self.landscapes)
         if self.due(epoch, c.histogram_every):
             self.timed("render", log_histograms, writer, model, epoch)
         if self.due(epoch, c.attention_every):
-            self.timed("render", render_attention, writer, folder, model, c, epoch)
+            mean = self.timed("render", render_attention, writer, folder, model, c, epoch)
+            self.attention_epochs.append(epoch)
+            self.attention_history.append(mean)
         if self.due(epoch, c.snapshot_every):
             save_snapshot(folder, model, epoch)
 
@@ -577,14 +731,23 @@ class GrokRun:
         return result
 
     def render(self, counters: Counters, writers: list[SummaryWriter]) -> None:
-        if self.single:
-            if self.landscapes.losses:
-                self.landscapes.save(self.folders[0].path / "landscapes.npz")
+        """End-of-run figures per seed: curves with spikes and the stable epoch; for a
+        single run also the landscapes on one scale and the attention's evolution."""
         for k, (folder, writer) in enumerate(zip(self.folders, writers, strict=True)):
-            model, c = self.seed_model(k), self.seed_configs[k]
+            c, rows = self.seed_configs[k], folder.read_metrics()
             if not self.single:
-                render_attention(writer, folder, model, c, counters.unit)
-            render_curves(folder, c, self.landscapes if self.single else None)
+                render_attention(writer, folder, self.seed_model(k), c, counters.unit)
+            render_curves(folder, c, rows)
+        if self.single:
+            folder = self.folders[0]
+            if self.landscapes.losses:
+                save_landscapes(folder, self.landscapes)
+                render_landscapes_on_one_scale(folder, c, self.landscapes, rows)
+            if len(self.attention_history) > 1:
+                fig = plot_attention_evolution(
+                    self.attention_history, self.attention_epochs, title=run_title(c)
+                )
+                fig.savefig(folder.plots_dir / "attention_evolution.png", dpi=110)
 
     def summaries(self, counters: Counters, finished: bool) -> list[dict[str, Any]]:
         wall = max(counters.wall_s, 1e-9)
@@ -597,7 +760,8 @@ class GrokRun:
                 "epochs_completed": counters.unit,
                 "final": rows[-1] if rows else None,
                 "memorized_epoch": memorized and memorized["epoch"],
-                "generalized_epoch": generalized and generalized["epoch"],
+                **generalization_stability(rows, "test_acc", GENERALIZED),
+                "stable_generalized_epoch_unmirrored": stable_unmirrored(rows),
                 "memorized_time_s": memorized and memorized["time_s"],
                 "generalized_time_s": generalized and generalized["time_s"],
                 "wall_time_s": counters.wall_s,
@@ -618,14 +782,15 @@ class GrokRun:
 
 def save_snapshot(run: RunFolder, model: Transformer, epoch: int) -> None:
     """The parameters at ``epoch``, for analyses of the whole path (sharpness, Fourier
-    measures, trajectory PCA in ``gptlab.experiments.grok_mechanism``). A resumed run
+    measures, trajectory PCA in ``gptlab.experiments.grokking.mechanism``). A resumed run
     rewrites the snapshots after its checkpoint with the same numbers."""
     state = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
     path = run.path / "snapshots" / f"epoch_{epoch:06d}.pt"
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def render_landscape(writer, run: RunFolder, landscapes: Landscapes, epoch: int) -> None:
+def render_landscape(writer, run: RunFolder, landscapes: LandscapeSeries, epoch: int) -> None:
+    """The newest surface, on its own scale (the run's scale is known only at its end)."""
     fig = plot_landscape(
         landscapes.coords, landscapes.losses[-1], title=f"loss landscape, epoch {epoch}"
     )
@@ -634,27 +799,59 @@ def render_landscape(writer, run: RunFolder, landscapes: Landscapes, epoch: int)
     save_and_log(fig, folder / f"epoch_{epoch:06d}.png", writer, "landscape", epoch)
 
 
-def render_attention(writer, run: RunFolder, model: Transformer, c: GrokConfig, epoch: int) -> None:
+def render_landscapes_on_one_scale(
+    run: RunFolder, c: GrokConfig, landscapes: LandscapeSeries, rows: list[dict[str, Any]]
+) -> None:
+    """At the end: every drawn surface again on the run's own loss range, so that the
+    PNGs compare, and the evolution panels titled with that epoch's accuracies (a panel
+    inside a loss spike says so)."""
+    losses = np.stack(landscapes.losses)
+    vmin, vmax = loss_range(losses)
+    titles = [epoch_title(e, rows) for e in landscapes.epochs]
+    for epoch, grid, title in zip(landscapes.epochs, losses, titles, strict=True):
+        if c.landscape_plot_every and (epoch % c.landscape_plot_every == 0 or epoch == c.epochs):
+            fig = plot_landscape(landscapes.coords, grid, title=title, vmin=vmin, vmax=vmax)
+            fig.savefig(run.plots_dir / "landscape" / f"epoch_{epoch:06d}.png", dpi=100)
+    fig = plot_landscape_evolution(
+        landscapes.coords, losses, landscapes.epochs, title=run_title(c), titles=titles
+    )
+    fig.savefig(run.plots_dir / "landscape_evolution.png", dpi=110)
+
+
+def epoch_title(epoch: int, rows: list[dict[str, Any]]) -> str:
+    """ "epoch E" and the train/test accuracy of the evaluation at (or just before) E."""
+    row = next((r for r in reversed(rows) if r["epoch"] <= epoch), None)
+    if row is None:
+        return f"epoch {epoch}"
+    return f"epoch {epoch}\ntrain {row['train_acc']:.2f}, test {row['test_acc']:.2f}"
+
+
+def render_attention(
+    writer, run: RunFolder, model: Transformer, c: GrokConfig, epoch: int
+) -> np.ndarray:
+    """The attention maps at ``epoch``, kept per epoch; returns the mean map."""
     mean, on_x = attention_maps(model, c.p, c.operation)
     fig = plot_attention(mean, on_x, title=f"attention per head, epoch {epoch}")
-    save_and_log(fig, run.plots_dir / "attention.png", writer, "attention", epoch)
+    folder = run.plots_dir / "attention"
+    folder.mkdir(exist_ok=True)
+    save_and_log(fig, folder / f"epoch_{epoch:06d}.png", writer, "attention", epoch)
+    return mean
 
 
-def render_curves(folder: RunFolder, c: GrokConfig, landscapes: Landscapes | None) -> None:
-    """The end-of-run plots: curves, and the landscape's evolution where there is one."""
-    rows = folder.read_metrics()
+def render_curves(folder: RunFolder, c: GrokConfig, rows: list[dict[str, Any]]) -> None:
+    """Accuracy and loss curves, memorization, first and stable generalization and the
+    training-loss spikes marked."""
     memorized = first_epoch(rows, "train_acc", MEMORIZED)
-    generalized = first_epoch(rows, "test_acc", GENERALIZED)
+    stability = generalization_stability(rows, "test_acc", GENERALIZED)
     fig = plot_curves(
-        rows, memorized and memorized["epoch"], generalized and generalized["epoch"],
+        rows,
+        memorized and memorized["epoch"],
+        stability["generalized_epoch"],
         title=run_title(c),
-    )  # fmt: skip
+        spike_epochs=stability["spike_epochs"],
+        stable_epoch=stability["stable_generalized_epoch"],
+    )
     fig.savefig(folder.plots_dir / "curves.png", dpi=120)
-    if landscapes is not None and landscapes.losses:
-        fig = plot_landscape_evolution(
-            landscapes.coords, np.stack(landscapes.losses), landscapes.epochs, title=run_title(c)
-        )
-        fig.savefig(folder.plots_dir / "landscape_evolution.png", dpi=110)
 
 
 def run_title(c: GrokConfig) -> str:
@@ -691,8 +888,8 @@ def run_seeds(
 
 def main(argv: list[str]) -> int:
     seeds = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    seeds.add_argument("--seeds", type=int, default=1)
-    seeds.add_argument("--batched", action="store_true")
+    seeds.add_argument("--seeds", type=int, default=1, help="K seeds of the config")
+    seeds.add_argument("--batched", action="store_true", help="the K seeds as one model")
     multi, rest = seeds.parse_known_args(argv)
     request = parse_run_request(
         rest,
@@ -738,9 +935,26 @@ def main_seeds(request: RunRequest[GrokConfig], count: int, batched: bool) -> in
     return 0
 
 
+def stable_unmirrored(rows: list[dict[str, Any]]) -> int | None:
+    """The stable epoch on test pairs whose mirror (y, x) is not in training: they cannot be
+    answered by memorizing a symmetric operation. None without such pairs."""
+    if not rows or rows[0]["test_acc_unmirrored"] is None:
+        return None
+    stability = generalization_stability(rows, "test_acc_unmirrored", GENERALIZED)
+    return stability["stable_generalized_epoch"]
+
+
 def summary_line(run_dir: Path, summary: dict[str, Any]) -> str:
+    dips = ""
+    if summary["generalized_epoch"] is not None:
+        share = summary["share_at_threshold_after_generalizing"]
+        dips = (
+            f" ({summary['dips_after_generalizing']} dips after, worst "
+            f"{summary['worst_dip']:.2f}; {share:.0%} of evaluations after at >= {GENERALIZED})"
+        )
     return (
         f"{run_dir}: memorized at epoch {summary['memorized_epoch']}, "
-        f"generalized at epoch {summary['generalized_epoch']}, "
+        f"generalized at {summary['generalized_epoch']}{dips}, "
+        f"stable from {summary['stable_generalized_epoch']}, "
         f"final test acc {summary['final']['test_acc']:.4f}, {summary['wall_time_s']:.0f} s"
     )

@@ -1,0 +1,99 @@
+"""Does a grokking configuration generalize, and stay generalized? Seeds x variants.
+
+Each variant is a set of GrokConfig overrides on a preset; its seeds train as one batched
+model (``--seeds K --batched``: the same numbers as K separate runs) with per-run pictures
+off, and the table gives per variant: seeds that reached stable generalization (test
+accuracy >= 0.99 from some evaluation to the end, also on the pairs whose mirror is not in
+training), the median stable epoch, dips after first generalizing, train-loss spikes, the
+share of evaluations after generalizing at >= 0.99, the worst final test accuracy, and wall
+time per seed. Used to find what causes the loss spikes and to pick the presets.
+
+    python benchmarks/grok_stability.py --preset grok --seeds 10 \\
+        --variant base --variant eps1e-6:adam_eps=1e-6 --variant clip:grad_clip=1
+    python benchmarks/grok_stability.py --preset grok --seeds 5 --variant p59:p=59
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+import typing
+from pathlib import Path
+
+from gptlab.experiments.grokking.run import PRESETS, GrokConfig, run_seeds
+from gptlab.experiments.grokking.sweep import QUIET, parse_value
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, typing.Any]]:
+    """``NAME:field=value,field=value`` (or a bare ``NAME``: the preset itself)."""
+    name, _, body = spec.partition(":")
+    hints = typing.get_type_hints(GrokConfig)
+    changes = {}
+    for item in filter(None, body.split(",")):
+        field, _, text = item.partition("=")
+        if field not in hints:
+            raise SystemExit(f"--variant {spec}: no GrokConfig field {field!r}")
+        if hints[field] == tuple[float, float]:
+            changes[field] = tuple(float(v) for v in text.split("/"))
+        else:
+            changes[field] = parse_value(text, hints[field], field)
+    return name, changes
+
+
+def measure(config: GrokConfig, seeds: int, root: Path) -> dict[str, typing.Any]:
+    started = time.perf_counter()
+    summaries = run_seeds(config, seeds, root, batched=True, progress=False)
+    wall = time.perf_counter() - started
+    stable = [s["stable_generalized_epoch"] for s in summaries]
+    both = [
+        s["stable_generalized_epoch"] is not None
+        and (s["stable_generalized_epoch_unmirrored"] is not None or s["final"] is None)
+        for s in summaries
+    ]
+    reached = [e for e in stable if e is not None]
+    shares = [s["share_at_threshold_after_generalizing"] for s in summaries]
+    return {
+        "stable": f"{sum(both)}/{seeds}",
+        "median stable epoch": statistics.median(reached) if reached else None,
+        "max stable epoch": max(reached) if reached else None,
+        "dips": sum(s["dips_after_generalizing"] for s in summaries),
+        "spikes": sum(len(s["spike_epochs"]) for s in summaries),
+        "min share after": round(min(x for x in shares if x is not None), 3)
+        if any(x is not None for x in shares)
+        else None,
+        "worst final test acc": round(min(s["final"]["test_acc"] for s in summaries), 4),
+        "s per seed": round(wall / seeds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="grok")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:FIELD=V,...")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
+    args = parser.parse_args()
+    base = dataclasses.replace(PRESETS[args.preset], **QUIET, checkpoint_every=10**9)
+    if args.epochs:
+        base = dataclasses.replace(base, epochs=args.epochs)
+    print(f"preset {args.preset}, {args.seeds} seeds, {base.epochs} epochs, batched\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.variant or ["base"]:
+            name, changes = parse_variant(spec)
+            config = dataclasses.replace(base, **changes)
+            root = (args.keep or Path(tmp)) / name
+            row = {"variant": name, **measure(config, args.seeds, root)}
+            rows.append(row)
+            print(" | ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
+    print("\n| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()

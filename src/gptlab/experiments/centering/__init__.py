@@ -1,0 +1,1 @@
+"""The vector-centering lab: one run (``run``), the suite of variants, sampling text."""
