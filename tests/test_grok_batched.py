@@ -43,6 +43,18 @@ def test_batched_seeds_equal_separate_runs(tmp_path):
     assert (tmp_path / "batched" / "seed-1" / "plots" / "curves.png").exists()
 
 
+def test_batched_seeds_with_filter_clipping_and_decay_groups_equal_separate_runs(tmp_path):
+    config = dataclasses.replace(CONFIG, **KNOBS)
+    run_seeds(config, 2, tmp_path / "batched", batched=True, progress=False)
+    for seed_config in seed_configs(config, 2):
+        run_grok(seed_config, tmp_path / "alone" / f"seed-{seed_config.seed}", progress=False)
+    for seed in (0, 1):
+        assert_same_metrics(
+            RunFolder(tmp_path / "batched" / f"seed-{seed}"),
+            RunFolder(tmp_path / "alone" / f"seed-{seed}"),
+        )
+
+
 def test_seeds_get_their_own_split_and_init():
     configs = seed_configs(CONFIG, 3)
     assert [(c.seed, c.split_seed) for c in configs] == [(0, 0), (1, 1), (2, 2)]
@@ -74,10 +86,16 @@ def test_a_seed_of_a_batched_run_continues_alone_as_its_own_run(tmp_path, monkey
     assert_same_metrics(RunFolder(seed_dir), RunFolder(tmp_path / "alone"))
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.1])
-def test_batched_resume_after_interruption_equals_unbroken(tmp_path, monkeypatch, dropout):
-    # with dropout the global RNG (the masks) must be restored too, not only the weights
-    config = dataclasses.replace(CONFIG, dropout=dropout, batch_size=64)
+KNOBS = {"decay": "matrices", "grad_filter": "ema", "grad_clip": 0.5, "warmup_steps": 5}
+
+
+@pytest.mark.parametrize(
+    "changes", [{"dropout": 0.0}, {"dropout": 0.1}, KNOBS], ids=["plain", "dropout", "knobs"]
+)
+def test_batched_resume_after_interruption_equals_unbroken(tmp_path, monkeypatch, changes):
+    # with dropout the global RNG (the masks) must be restored too, not only the weights;
+    # with the knobs, the filter's EMA and the optimizer's two groups, split per seed
+    config = dataclasses.replace(CONFIG, batch_size=64, **changes)
     crash_at_evaluation(monkeypatch, 3)  # at epoch 9; the checkpoint is at epoch 6
     with pytest.raises(KeyboardInterrupt):
         run_seeds(config, 2, tmp_path / "cut", batched=True, progress=False)

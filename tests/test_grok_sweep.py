@@ -8,7 +8,8 @@ import pytest
 
 from gptlab import cli
 from gptlab.experiments.grokking import run as grok
-from gptlab.experiments.grokking.sweep import parse_grid, plan, sweep
+from gptlab.experiments.grokking.sweep import Task, collect, parse_grid, plan, summarize, sweep
+from gptlab.train.run_folder import RunFolder
 
 SMOKE = dataclasses.replace(grok.PRESETS["smoke"], epochs=20, eval_every=5, checkpoint_every=10)
 
@@ -128,3 +129,28 @@ def test_worker_processes_run_a_two_axis_sweep_from_the_command_line(tmp_path):
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert len(rows) == 4 and all(r["epochs"] == "5" for r in rows)
     assert (out / "phase_diagram.png").stat().st_size > 10_000
+
+
+def test_diverged_runs_are_counted_and_kept_out_of_the_statistics():
+    def row(seed, status, generalized):
+        outcome = {"memorized_epoch": 50, "generalized_epoch": generalized}
+        return {"weight_decay": 1.0, "seed": seed, "status": status, **outcome,
+                "final_test_acc": 1.0, "wall_time_s": 1.0}  # fmt: skip
+
+    rows = [row(0, "finished", 300), row(1, "finished", 500), row(2, "diverged", None)]
+    (point,) = summarize(rows, ["weight_decay"])
+    assert (point["runs"], point["diverged"], point["generalized"]) == (2, 1, 2)
+    assert point["share"] == 1.0 and point["median_generalized_epoch"] == 400
+
+
+def test_a_run_that_breaks_down_again_has_not_generalized(tmp_path):
+    """Sweeps count the stable epoch: test accuracy must stay at the threshold to the end."""
+    folder = RunFolder(tmp_path / "run").create()
+    for epoch, acc in [(10, 0.5), (20, 0.995), (30, 0.4), (40, 0.995), (50, 0.999)]:
+        folder.append_metrics({"epoch": epoch, "test_acc": acc, "train_loss": 0.1})
+    folder.write_summary({"status": "finished", "memorized_epoch": 10, "final": {},
+                          "epochs_completed": 50, "wall_time_s": 1.0})  # fmt: skip
+    task = Task({}, 0, SMOKE, folder.path)
+    (collected,) = collect([task], {})
+    assert collected["first_generalized_epoch"] == 20
+    assert collected["generalized_epoch"] == 40 and collected["dips_after_generalizing"] == 1

@@ -157,11 +157,14 @@ class StackedModels(nn.Module):
         model.load_state_dict(state, strict=False)  # a tied weight is named once
         return model
 
-    def seed_optimizer_state(self, state: dict[str, Any], k: int) -> dict[str, Any]:
-        """Seed k's slice of the state of an optimizer over ``self.parameters()``, as the
-        same optimizer over seed k's own model holds it (scalars such as Adam's step count
-        are shared by all seeds)."""
-        params = list(self.parameters())
+    def seed_optimizer_state(
+        self, state: dict[str, Any], k: int, params: list[nn.Parameter] | None = None
+    ) -> dict[str, Any]:
+        """Seed k's slice of the state of an optimizer over ``params`` (in the order its
+        state is numbered: its groups one after another; default ``self.parameters()``),
+        as the same optimizer over seed k's own model holds it (scalars such as Adam's step
+        count are shared by all seeds)."""
+        params = list(self.parameters()) if params is None else params
         per_param = {
             i: {
                 name: self.seed_layout(params[i], t)[k].contiguous() if t.dim() else t.clone()
@@ -171,9 +174,11 @@ class StackedModels(nn.Module):
         }
         return {"state": per_param, "param_groups": [dict(g) for g in state["param_groups"]]}
 
-    def stacked_optimizer_state(self, states: list[dict[str, Any]]) -> dict[str, Any]:
+    def stacked_optimizer_state(
+        self, states: list[dict[str, Any]], params: list[nn.Parameter] | None = None
+    ) -> dict[str, Any]:
         """The inverse of :meth:`seed_optimizer_state`: K seeds' states as one."""
-        params = list(self.parameters())
+        params = list(self.parameters()) if params is None else params
 
         def stack(i: int, seed_values: list[torch.Tensor]) -> torch.Tensor:
             together = torch.stack(seed_values)

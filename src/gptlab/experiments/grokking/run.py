@@ -41,6 +41,7 @@ from gptlab.train.run_folder import RunFolder, atomic_write, read_json, write_js
 MEMORIZED = GENERALIZED = 0.99  # accuracy thresholds for memorized_epoch / generalized_epoch
 SCHEDULERS = ("cosine", "constant")
 GRAD_FILTERS = ("none", "ema")
+DECAYS = ("all", "matrices")
 INITS = ("gpt2", "nanda")
 T_MAX_UNITS = ("epochs", "steps")
 
@@ -84,7 +85,10 @@ class GrokConfig:
     lr: float = 3e-3
     """AdamW learning rate (peak, after warmup)"""
     weight_decay: float = 1e-3
-    """AdamW decoupled weight decay, on every parameter"""
+    """AdamW decoupled weight decay"""
+    decay: str = "all"
+    """what weight decay acts on: all (the seed: every parameter) or matrices (weight
+    matrices and embeddings, not biases and LayerNorm gains, as nanoGPT)"""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW (beta1, beta2)"""
     adam_eps: float = 1e-8
@@ -262,6 +266,8 @@ def check_config(c: GrokConfig) -> None:
             raise ValueError(f"{name} = {getattr(c, name)} must be >= 0")
     if not 0 <= c.grad_filter_alpha < 1:
         raise ValueError(f"grad_filter_alpha = {c.grad_filter_alpha} must lie in [0, 1)")
+    if c.decay not in DECAYS:
+        raise ValueError(f"decay {c.decay!r} is not one of {DECAYS}")
     if c.init not in INITS:
         raise ValueError(f"init {c.init!r} is not one of {INITS}")
     if c.grad_filter not in GRAD_FILTERS:
@@ -327,10 +333,16 @@ def nanda_init(model: Transformer, d_model: int, vocab_size: int) -> None:
 def build_optimizer(
     model: torch.nn.Module, c: GrokConfig, steps_per_epoch: int
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW on every parameter (the seed decays all of them) and its schedule."""
+    """AdamW (weight decay on every parameter, as the seed, or on matrices only) and its
+    schedule. A stack's parameters carry a seed axis first: a matrix is 3-D there."""
     device_type = next(model.parameters()).device.type
+    matrix_dims = 3 if isinstance(model, StackedModels) else 2
+    params = list(model.parameters())
+    decayed = [p for p in params if c.decay == "all" or p.dim() >= matrix_dims]
+    kept = [p for p in params if not (c.decay == "all" or p.dim() >= matrix_dims)]
+    groups = [{"params": decayed}] + ([{"params": kept, "weight_decay": 0.0}] if kept else [])
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        groups,
         lr=c.lr,
         betas=c.betas,
         eps=c.adam_eps,
@@ -613,7 +625,7 @@ class GrokRun:
                 "model": self.seed_model(k).state_dict(),
                 "optimizer": optimizer
                 if self.single
-                else self.model.seed_optimizer_state(optimizer, k),
+                else self.model.seed_optimizer_state(optimizer, k, self.optimized_params()),
                 "scheduler": self.scheduler.state_dict(),
                 "shuffle": self.shuffles[k].get_state(),
                 "rng": rng,
@@ -627,6 +639,10 @@ class GrokRun:
             }
             for k in range(len(self.folders))
         ]
+
+    def optimized_params(self) -> list[torch.nn.Parameter]:
+        """The parameters in the order the optimizer numbers its state."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def seed_filter_state(self, k: int) -> dict[str, Any] | None:
         """Seed k's gradient-filter EMA, laid out as in its own run (a stack stores some
@@ -657,7 +673,9 @@ class GrokRun:
         self.stack_models()  # a stack copies its models' weights
         optimizer = states[0]["optimizer"]
         if not self.single:
-            optimizer = self.model.stacked_optimizer_state([s["optimizer"] for s in states])
+            optimizer = self.model.stacked_optimizer_state(
+                [s["optimizer"] for s in states], self.optimized_params()
+            )
         self.optimizer.load_state_dict(optimizer)
         self.scheduler.load_state_dict(states[0]["scheduler"])
         for shuffle, state in zip(self.shuffles, states, strict=True):
