@@ -103,11 +103,18 @@ def test_run_folder_contract(tmp_path):
     assert (run / "checkpoint.pt").exists()
 
 
-def test_resume_after_a_crash_ends_exactly_like_an_unbroken_run(tmp_path, monkeypatch):
-    # dropout and mini-batches make dropout masks and batch order part of what must resume
+@pytest.mark.parametrize(
+    "knobs",
+    [{}, {"grad_filter": "ema", "warmup_steps": 7, "grad_clip": 0.5, "decay": "matrices",
+          "scheduler": "cosine", "t_max": 25, "t_max_unit": "steps"}],
+    ids=["plain", "filter-warmup-clip-cosine"],
+)  # fmt: skip
+def test_resume_after_a_crash_ends_exactly_like_an_unbroken_run(tmp_path, monkeypatch, knobs):
+    # dropout and mini-batches make dropout masks and batch order part of what must resume;
+    # the knobs put the gradient filter's EMA and the schedule's step count there too
     config = dataclasses.replace(
         SMOKE, epochs=30, dropout=0.1, batch_size=64, eval_every=5, checkpoint_every=10,
-        landscape_plot_every=0, attention_every=0,
+        landscape_plot_every=0, attention_every=0, **knobs,
     )  # fmt: skip
     unbroken = run_grok(config, tmp_path / "a", progress=False)
 
@@ -172,3 +179,38 @@ def test_bad_config_is_a_clear_error_before_training(tmp_path, capsys, args, mes
     assert cli.main(["grok", "--preset", "smoke", *args, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_schedule_warms_up_then_follows_cosine_annealing_per_epoch():
+    config = dataclasses.replace(
+        SMOKE, lr=1e-2, warmup_steps=4, scheduler="cosine", t_max=3, eta_min=1e-3
+    )
+    model = build_model(config, 24)
+    optimizer, scheduler = grok.build_optimizer(model, config, steps_per_epoch=2)
+    lrs = []
+    for _ in range(8):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-2)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(reference, 3, 1e-3)
+    per_epoch = []
+    for _ in range(4):
+        per_epoch += [reference.param_groups[0]["lr"]] * 2  # two steps per epoch
+        reference.step()
+        cosine.step()
+    warm = [0.25, 0.5, 0.75, 1, 1, 1, 1, 1]
+    assert lrs == pytest.approx([w * c for w, c in zip(warm, per_epoch, strict=True)], rel=1e-9)
+
+
+def test_init_scale_and_nanda_init_set_the_initial_weight_norm():
+    def norm(**changes):
+        torch.manual_seed(0)
+        model = build_model(dataclasses.replace(SMOKE, **changes), 24)
+        return torch.cat([p.flatten() for p in model.parameters() if p.dim() > 1]).norm().item()
+
+    assert norm(init_scale=3.0) == pytest.approx(3 * norm(), rel=1e-6)
+    torch.manual_seed(0)
+    nanda = build_model(dataclasses.replace(SMOKE, init="nanda"), 24)
+    assert nanda.wte.weight.std().item() == pytest.approx(1 / SMOKE.d_model**0.5, rel=0.1)
+    assert nanda.lm_head.weight.std().item() == pytest.approx(1 / 24**0.5, rel=0.1)
