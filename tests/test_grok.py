@@ -52,6 +52,14 @@ def test_presets_match_the_seed_and_the_names_users_rely_on():
         10,
     )
     assert PRESETS["grok"].batch_size == 0 and PRESETS["grok"].weight_decay == 1.0
+    nanda = PRESETS["nanda"]  # Nanda et al. 2023, section 3 and their initialization
+    assert (nanda.p, nanda.train_fraction, nanda.d_model, nanda.n_heads, nanda.d_ff) == (
+        113, 0.3, 128, 4, 512,
+    )  # fmt: skip
+    assert (nanda.layer_norm, nanda.init, nanda.lr, nanda.weight_decay) == (
+        False, "nanda", 1e-3, 1.0,
+    )  # fmt: skip
+    assert (nanda.betas, nanda.batch_size, nanda.warmup_steps) == ((0.9, 0.98), 0, 10)
 
 
 def test_model_predicts_at_every_position_and_exposes_attention_per_head():
