@@ -33,7 +33,7 @@ from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
 from gptlab.experiments.options import command_parser, read_run_config
 from gptlab.train.run_folder import RunFolder, write_json
 
-KEY_SHARE = 0.9  # share of the logits' (x + y)-frequency energy the key frequencies hold
+KEY_SHARE = 0.99  # share of the logits' (x + y)-frequency energy the key frequencies hold
 
 
 def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dict]]:
