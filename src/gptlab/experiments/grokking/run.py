@@ -762,7 +762,7 @@ class GrokRun:
                 render_attention(writer, folder, self.seed_model(k), c, counters.unit)
             render_curves(folder, c, rows)
         if self.single:
-            folder = self.folders[0]
+            folder, c, rows = self.folders[0], self.c, self.folders[0].read_metrics()
             if self.landscapes.losses:
                 save_landscapes(folder, self.landscapes)
                 render_landscapes_on_one_scale(folder, c, self.landscapes, rows)
