@@ -247,3 +247,20 @@ def test_a_fresh_run_refuses_a_folder_that_holds_one(tmp_path):
     grok.run_grok(grok.PRESETS["smoke"], tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="already holds a run; resume it with"):
         grok.run_grok(grok.PRESETS["smoke"], tmp_path / "run", progress=False)
+
+
+def test_tensorboard_gets_the_config_as_text_and_hparams(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
+    tags, hparams = set(), {}
+    for events in (out / "tensorboard").glob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events)).Reload()
+        tags |= set(accumulator.Tags()["tensors"])
+        try:  # only the file add_hparams wrote has the plugin
+            hparams |= accumulator.PluginTagToContent("hparams")
+        except KeyError:
+            pass
+    assert "config/text_summary" in tags
+    assert "_hparams_/session_start_info" in hparams  # the HParams tab's run entry
