@@ -162,7 +162,7 @@ CASES = [
     (["grok-mechanism", "{empty}"], "no config.json"),
     (["grok-mechanism", "{center_run}"], "unknown GrokConfig field"),
     (["grok-mechanism", "{grok_run}"], "no snapshots"),
-    (["grok-mechanism", "{bad_snapshot}"], "not a readable snapshot"),
+    (["grok-mechanism", "{bad_snapshot}"], "not a snapshot"),
     (MECHANISM + ["--lanczos-steps", "0"], "--lanczos-steps 0"),
     (MECHANISM + ["--trace-samples", "0"], "--trace-samples 0"),
     (MECHANISM + ["--resolution", "1"], "--resolution 1"),

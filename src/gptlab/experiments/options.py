@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import dataclasses
 import io
-import json
 import os
 import re
 import sys
@@ -120,10 +119,9 @@ def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume"
         raise ValueError(f"{option} {run_dir}: not a folder")
     if not folder.config_path.is_file():
         raise ValueError(f"{option} {run_dir}: not a run folder (no config.json)")
+    raw = folder.read_config()  # invalid JSON: a ValueError naming the file
     try:
-        return from_dict(config_cls, folder.read_config())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{folder.config_path} is not valid JSON: {error}") from None
+        return from_dict(config_cls, raw)
     except (ValueError, TypeError) as error:  # unknown fields, wrong types, a class's checks
         raise ValueError(f"{folder.config_path}: {error}") from None
 

@@ -189,18 +189,21 @@ class RunFolder:
         return load_safely(self.checkpoint_path, map_location)
 
 
-def load_safely(path: Path, map_location: str | torch.device = "cpu") -> Any:
+def load_safely(
+    path: Path, map_location: str | torch.device = "cpu", kind: str = "checkpoint"
+) -> Any:
     """``torch.load(path, weights_only=True)`` with one-line errors: a missing, damaged or
-    foreign file (one whose pickle asks for code to run) is a ValueError naming it."""
+    foreign file (one whose pickle asks for code to run) is a ValueError naming it and
+    what it should have been (``kind``)."""
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
+        raise ValueError(f"no {kind} at {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(
             f"{path} was refused: it is damaged or holds more than tensors and plain "
-            f"values ({reason[:120]})"
+            f"values, so it is not a {kind} gptlab wrote ({reason[:120]})"
         ) from None
     except (EOFError, RuntimeError, OSError) as error:
-        raise ValueError(f"{path} is damaged or not a checkpoint ({error})") from None
+        raise ValueError(f"{path} is damaged or not a {kind} ({error})") from None

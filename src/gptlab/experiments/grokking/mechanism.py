@@ -31,7 +31,7 @@ from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_pl
 from gptlab.data.modular import ModularSplit, all_pairs
 from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
 from gptlab.experiments.options import command_parser, read_run_config
-from gptlab.train.run_folder import RunFolder, write_json
+from gptlab.train.run_folder import RunFolder, load_safely, write_json
 
 KEY_SHARE = 0.99  # share of the logits' (x + y)-frequency energy the key frequencies hold
 
@@ -56,13 +56,8 @@ def snapshot_epoch(path: Path) -> int:
 
 
 def load_snapshot(path: Path) -> dict[str, torch.Tensor]:
-    # weights_only: a snapshot holds tensors only, and unpickling anything else would run
-    # whatever code the file names
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, empty, not a torch file: torch raises many kinds
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ValueError(f"{path} is not a readable snapshot ({first_line})") from None
+    """A snapshot's state dict, loaded as safely as a checkpoint (tensors only)."""
+    state = load_safely(path, kind="snapshot")
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a snapshot: it holds a {type(state).__name__}")
     return state

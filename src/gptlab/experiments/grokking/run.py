@@ -562,6 +562,12 @@ def check_stackable(configs: list[GrokConfig]) -> None:
 NO_LANDSCAPES: dict[str, list] = {"epochs": [], "losses": []}
 
 
+def due(epoch: int, every: int, last: int) -> bool:
+    """Whether a monitor that runs every ``every`` epochs (0 = never) runs at ``epoch``: at
+    its multiples and at the last epoch, never before training."""
+    return every > 0 and epoch > 0 and (epoch % every == 0 or epoch == last)
+
+
 class GrokRun:
     """K >= 1 seeds of one configuration trained together, each writing its own folder.
 
@@ -708,7 +714,7 @@ class GrokRun:
         return self.grad_norms
 
     def due(self, epoch: int, every: int) -> bool:
-        return every > 0 and epoch > 0 and (epoch % every == 0 or epoch == self.c.epochs)
+        return due(epoch, every, self.c.epochs)
 
     def monitor(self, counters: Counters, writers: list[SummaryWriter]) -> None:
         epoch, c = counters.unit, self.c
@@ -832,7 +838,7 @@ def render_landscapes_on_one_scale(
     vmin, vmax = loss_range(losses)
     titles = [epoch_title(e, rows) for e in landscapes.epochs]
     for epoch, grid, title in zip(landscapes.epochs, losses, titles, strict=True):
-        if c.landscape_plot_every and (epoch % c.landscape_plot_every == 0 or epoch == c.epochs):
+        if due(epoch, c.landscape_plot_every, c.epochs):
             fig = plot_landscape(landscapes.coords, grid, title=title, vmin=vmin, vmax=vmax)
             fig.savefig(run.plots_dir / "landscape" / f"epoch_{epoch:06d}.png", dpi=100)
     fig = plot_landscape_evolution(
