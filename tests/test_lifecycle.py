@@ -221,6 +221,20 @@ def test_an_edited_config_is_refused_on_resume(tmp_path, capsys):
     )
 
 
+def test_a_run_from_before_a_config_field_existed_resumes_with_its_default(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["grad_filter"]  # as written by a gptlab without gradient filtering
+    (out / "config.json").write_text(json.dumps(config))
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    del checkpoint["config"]["grad_filter"]
+    torch.save(checkpoint, out / "checkpoint.pt")
+    (out / "summary.json").unlink()  # so that --resume has work to do
+    assert cli.main(["grok", "--resume", str(out)]) == 0
+    assert RunFolder(out).read_summary()["status"] == "finished"
+
+
 def test_a_damaged_metrics_row_is_an_error_and_no_row_is_lost(tmp_path, capsys):
     out = tmp_path / "run"
     stop = ["grok", "--preset", "smoke", "--epochs", "20", "--out", str(out)]

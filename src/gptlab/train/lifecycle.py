@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from gptlab.config import from_dict, to_dict
 from gptlab.train.run_folder import RunFolder
 
 EXIT_STOPPED, EXIT_DIVERGED = 130, 3
@@ -62,6 +63,7 @@ class Experiment(Protocol):
     checkpoint_every: int
     folders: list[RunFolder]  # one per model whose results are written
     configs: list[dict[str, Any]]  # each folder's config, as config.json holds it
+    config_type: type  # the dataclass those configs are dicts of
     is_main: bool  # False on the other processes of a distributed run
     postfix: dict[str, str]  # shown on the progress bar
 
@@ -152,7 +154,7 @@ def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
     """The checkpoints of a run to resume, checked against its config; None for a run
     killed before its first checkpoint (it starts again)."""
     for folder, config in zip(exp.folders, exp.configs, strict=True):
-        check_same_config(folder, "config.json", folder.read_config(), config)
+        check_same_config(exp, folder, "config.json", folder.read_config(), config)
     have = [f.checkpoint_path.exists() for f in exp.folders]
     if not any(have):
         return None
@@ -161,7 +163,7 @@ def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
         raise ValueError(f"some folders of this run have no checkpoint: {missing}")
     checkpoints = [f.load_checkpoint() for f in exp.folders]
     for folder, config, checkpoint in zip(exp.folders, exp.configs, checkpoints, strict=True):
-        check_same_config(folder, "checkpoint", checkpoint["config"], config)
+        check_same_config(exp, folder, "checkpoint", checkpoint["config"], config)
     units = {c["counters"]["unit"] for c in checkpoints}
     if len(units) != 1:
         raise ValueError(f"the folders of this run stopped at different {exp.unit}s: {units}")
@@ -200,10 +202,13 @@ def fresh_start(exp: Experiment) -> Counters:
 
 
 def check_same_config(
-    folder: RunFolder, source: str, saved: dict[str, Any], config: dict[str, Any]
+    exp: Experiment, folder: RunFolder, source: str, saved: dict[str, Any], config: dict[str, Any]
 ) -> None:
     """The run's config must be the one it was started with: a hand edit of config.json
-    would otherwise silently change (or silently not change) what is trained."""
+    would otherwise silently change (or silently not change) what is trained. A field added
+    to the config class since the run started takes its default, which by convention is
+    the behaviour before the field existed."""
+    saved = to_dict(from_dict(exp.config_type, saved))
     saved, config = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
     if saved != config:
         fields = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))

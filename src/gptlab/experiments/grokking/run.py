@@ -580,6 +580,7 @@ class GrokRun:
     """
 
     command, unit = "grok", "epoch"
+    config_type = GrokConfig
 
     def __init__(self, configs: list[GrokConfig], run_dirs: list[Path]) -> None:
         for c in configs:
