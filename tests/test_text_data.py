@@ -139,3 +139,16 @@ def test_offline_download_fails_with_a_clear_message(monkeypatch):
     assert f"Put the file at {expected}" in str(error.value)
     assert "GPTLAB_DATA_DIR at a folder holding tinyshakespeare/input.txt" in str(error.value)
     assert not expected.exists()
+
+
+def test_passages_are_separate_evenly_spaced_windows(tmp_path, tiny_shakespeare):
+    data = CharDataset(tiny_shakespeare)
+    passages = data.passages("val", 4, 16, 64)
+    val = data.split("val")
+    stride = (len(val) - 1) // 4
+    assert [p.shape for p in passages] == [(16, 64)] * 4
+    for i, p in enumerate(passages):
+        expected = val[i * stride : i * stride + 16 * 64].astype("int64")
+        assert p.flatten().tolist() == expected.tolist()
+    with pytest.raises(ValueError, match="cannot hold 4000 separate passages"):
+        data.passages("val", 4000, 16, 64)

@@ -102,9 +102,14 @@ class Vocabulary:
 
 
 class CharDataset:
-    """The encoded train/val splits of one text, memory-mapped from the cache."""
+    """The encoded train/val splits of one text, memory-mapped from the cache.
 
-    def __init__(self, text_file: Path | str) -> None:
+    ``holdout_fraction`` > 0 cuts the end of the train split off into a "holdout" split that
+    training never reads: a place to choose hyperparameters without looking at val."""
+
+    def __init__(self, text_file: Path | str, holdout_fraction: float = 0.0) -> None:
+        if not 0.0 <= holdout_fraction < 0.5:
+            raise ValueError(f"holdout_fraction {holdout_fraction} must lie in [0, 0.5)")
         self.text_file = Path(text_file)
         raw = self.text_file.read_bytes()
         folder = cache_dir() / "encoded" / hashlib.sha256(raw).hexdigest()[:16]
@@ -113,14 +118,17 @@ class CharDataset:
             encode_to(folder, raw.decode("utf-8"))
         meta = json.loads(meta_path.read_text())
         self.vocab = Vocabulary(meta["chars"])
-        self.train = np.memmap(folder / "train.bin", dtype=np.uint16, mode="r")
+        train = np.memmap(folder / "train.bin", dtype=np.uint16, mode="r")
+        cut = len(train) - int(len(train) * holdout_fraction)
+        self.train, self.holdout = train[:cut], train[cut:]
         self.val = np.memmap(folder / "val.bin", dtype=np.uint16, mode="r")
 
     def split(self, name: str) -> np.ndarray:
-        return {"train": self.train, "val": self.val}[name]
+        return {"train": self.train, "val": self.val, "holdout": self.holdout}[name]
 
     def check_block_size(self, block_size: int) -> None:
-        shortest = min(len(self.train), len(self.val))
+        splits = [self.train, self.val] + ([self.holdout] if len(self.holdout) else [])
+        shortest = min(len(s) for s in splits)
         if block_size + 1 > shortest:
             raise ValueError(
                 f"block_size {block_size} needs splits of > {block_size} tokens; "
@@ -136,6 +144,23 @@ class CharDataset:
         x = np.stack([data[s : s + block_size] for s in starts]).astype(np.int64)
         y = np.stack([data[s + 1 : s + 1 + block_size] for s in starts]).astype(np.int64)
         return torch.from_numpy(x), torch.from_numpy(y)
+
+    def passages(self, split: str, count: int, windows: int, block_size: int) -> list[torch.Tensor]:
+        """``count`` separate passages of ``split``, evenly spaced, each ``windows``
+        consecutive windows of ``block_size`` tokens: (windows, block_size) each."""
+        data = self.split(split)
+        length = windows * block_size
+        stride = (len(data) - 1) // count
+        if count < 1 or windows < 1 or stride < length:
+            raise ValueError(
+                f"the {split} split ({len(data)} tokens) cannot hold {count} separate passages "
+                f"of {windows} windows x {block_size} tokens"
+            )
+        starts = [i * stride for i in range(count)]
+        return [
+            torch.from_numpy(data[s : s + length].astype(np.int64)).view(windows, block_size)
+            for s in starts
+        ]
 
     def full_pass(
         self, split: str, block_size: int, batch_size: int
