@@ -2,13 +2,17 @@
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from gptlab.analysis.statistics import (
     censored_median_ci,
     holm,
+    mean_ci,
+    minimum_detectable_effect,
     paired_comparison,
+    paired_contrasts,
     proportion_ci,
     summarize,
 )
@@ -88,3 +92,51 @@ def test_proportion_ci_is_exact_clopper_pearson():
     assert high == 1 and low == pytest.approx(0.025 ** (1 / 3))
     with pytest.raises(ValueError):
         proportion_ci(4, 3)
+
+
+def test_minimum_detectable_effect_matches_published_power_tables():
+    # G*Power, paired t, two-sided alpha 0.05, power 0.8: dz = 0.9962 at n = 10, 1.6820 at 5
+    assert minimum_detectable_effect(1.0, 10) == pytest.approx(0.9962, abs=1e-3)
+    assert minimum_detectable_effect(1.0, 5) == pytest.approx(1.6820, abs=1e-3)
+    assert minimum_detectable_effect(0.01, 5) == pytest.approx(0.016820, abs=1e-5)  # scales
+    assert minimum_detectable_effect(1.0, 20) < minimum_detectable_effect(1.0, 10)
+    assert minimum_detectable_effect(0.0, 5) == 0.0
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        minimum_detectable_effect(1.0, 1)
+
+
+def test_minimum_detectable_effect_has_the_requested_power_by_simulation():
+    rng = np.random.default_rng(0)
+    effect = minimum_detectable_effect(1.0, 6)
+    draws = rng.normal(effect, 1.0, size=(20_000, 6))
+    rejected = stats.ttest_1samp(draws, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.8, abs=0.015)
+
+
+def test_mean_ci_is_the_t_interval_and_nan_for_one_value():
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / math.sqrt(3)
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert mean_ci([5.0])[0] == 5.0 and math.isnan(mean_ci([5.0])[1])
+
+
+def test_paired_contrasts_pair_by_seed_and_share_one_holm_correction():
+    values = {
+        "baseline": {0: 2.0, 1: 2.1, 2: 2.2, 3: 2.05},
+        "centered": {0: 1.9, 1: 2.0, 2: 2.1, 3: 1.93},
+        "control": {0: 1.95, 1: 2.05, 2: 2.12},  # seed 3 diverged: paired over 0-2 only
+        "lonely": {7: 1.0},  # no common seed with anyone: not tested
+    }
+    pairs = [("centered", "baseline", "vs baseline"), ("control", "baseline", "vs baseline"),
+             ("centered", "control", "beyond"), ("lonely", "baseline", "vs baseline")]  # fmt: skip
+    result = paired_contrasts(values, pairs)
+    assert [(c.treatment, c.control, c.paired.n) for c in result] == [
+        ("centered", "baseline", 4), ("control", "baseline", 3), ("centered", "control", 3)
+    ]  # fmt: skip
+    assert [c.holm_p for c in result] == holm([c.paired.t_pvalue for c in result])
+    beyond = result[2]
+    assert beyond.paired.mean_difference == pytest.approx(-0.04)
+    ratio, low, high = beyond.relative_ratio
+    assert ratio == pytest.approx(math.exp(-0.04)) and low < ratio < high
+    spread = np.std([-0.05, -0.05, -0.02], ddof=1)
+    assert beyond.mde == pytest.approx(minimum_detectable_effect(spread, 3))

@@ -11,11 +11,12 @@ there within its budget is counted as +inf, never dropped (see ``censored_median
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,47 @@ def paired_comparison(
     return PairedComparison(n, mean, mean - half, mean + half, confidence, t_p, w_p)
 
 
+def minimum_detectable_effect(
+    sd_difference: float, n: int, power: float = 0.8, alpha: float = 0.05
+) -> float:
+    """The smallest true mean paired difference that a two-sided paired t-test at level
+    ``alpha`` detects with probability ``power``, for ``n`` pairs whose differences have
+    standard deviation ``sd_difference`` (exact, through the noncentral t distribution).
+
+    A difference smaller than this may be real; n seeds were too few to tell."""
+    if n < 2:
+        raise ValueError(f"n = {n}: a paired t-test needs at least 2 pairs")
+    if not (0 < power < 1 and 0 < alpha < 1):
+        raise ValueError(f"power {power} and alpha {alpha} must lie in (0, 1)")
+    if sd_difference == 0:
+        return 0.0
+    df, root_n = n - 1, np.sqrt(n)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(standardized: float) -> float:  # in units of sd_difference
+        shift = standardized * root_n
+        rejects = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+        # scipy's noncentral t returns nan far in the tail at df = 1, where power is ~1
+        return (1.0 if np.isnan(rejects) else rejects) - power
+
+    upper = 1.0
+    while shortfall(upper) < 0:
+        upper *= 2
+    return sd_difference * float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-12))
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its t-based confidence interval; (mean, nan, nan) for a single value."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
 def _degenerate_p(mean_difference: float) -> float:
     """All differences equal: no evidence if they are zero, otherwise certain."""
     return 1.0 if mean_difference == 0 else 0.0
@@ -91,6 +133,48 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, (m - rank) * p[i])
         adjusted[i] = min(1.0, running)
     return adjusted.tolist()
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One tested difference ``treatment - control``, paired by seed, within a report whose
+    tests are Holm-corrected together."""
+
+    treatment: str
+    control: str
+    family: str  # what the contrast asks, e.g. "vs baseline"
+    paired: PairedComparison
+    holm_p: float
+    mde: float  # minimum detectable effect at 80% power, from the observed paired spread
+
+    @property
+    def relative_ratio(self) -> tuple[float, float, float]:
+        """exp of the difference and of its CI bounds: for log-losses, the perplexity ratio."""
+        p = self.paired
+        return math.exp(p.mean_difference), math.exp(p.ci_low), math.exp(p.ci_high)
+
+
+def paired_contrasts(
+    values: dict[str, dict[int, float]], pairs: Sequence[tuple[str, str, str]]
+) -> list[Contrast]:
+    """Each (treatment, control, family) of ``pairs`` over the seeds both arms have
+    (``values[arm][seed]``), skipping pairs with fewer than 2 common seeds; one Holm
+    correction over every contrast returned."""
+    tested = []
+    for treatment, control, family in pairs:
+        seeds = sorted(set(values[treatment]) & set(values[control]))
+        if len(seeds) < 2:
+            continue
+        a = [values[treatment][s] for s in seeds]
+        b = [values[control][s] for s in seeds]
+        spread = float(np.std(np.subtract(a, b), ddof=1))
+        mde = minimum_detectable_effect(spread, len(seeds))
+        tested.append((treatment, control, family, paired_comparison(a, b), mde))
+    adjusted = holm([t[3].t_pvalue for t in tested])
+    return [
+        Contrast(t, c, f, paired, p, mde)
+        for (t, c, f, paired, mde), p in zip(tested, adjusted, strict=True)
+    ]
 
 
 # --- time-to-event summaries (grokking sweeps): runs that never grok are right-censored ---
