@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import tyro
 
+from gptlab.analysis.centering_stats import centering_statistics
 from gptlab.config import check_finite, from_dict, to_dict
 from gptlab.data.text import CharDataset, resolve_text_file
 from gptlab.experiments.options import parse_run_request
@@ -47,16 +48,47 @@ from gptlab.train.reproducibility import (
 from gptlab.train.run_folder import RunFolder
 from gptlab.train.schedules import warmup_cosine_lr
 
-# What each named variant centers (mode "simple" unless it says otherwise). Flags override.
+# What each named variant centers (mode "simple", strength 1 unless it says otherwise).
+# A "*_normalized" variant is its placement's control: the same unit length, temperature and
+# scale at strength 0, so "centered - normalized" is the effect of the centering alone.
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {},
     "qk_centered": {"qk": True},
+    "qk_adaptive": {"qk": True, "mode": "adaptive"},
+    "qk_learnable": {"qk": True, "mode": "learnable_center"},
+    "qk_momentum": {"qk": True, "mode": "momentum"},
+    "qk_normalized": {"qk": True, "strength": 0.0},
     "final_centered": {"final": True},
-    "full_centered": {"qk": True, "final": True},
     "momentum_centered": {"final": True, "mode": "momentum"},
+    "final_normalized": {"final": True, "strength": 0.0},
     "block_centered": {"block": True},
+    "block_normalized": {"block": True, "strength": 0.0},
+    "full_centered": {"qk": True, "final": True},
+    "full_normalized": {"qk": True, "final": True, "strength": 0.0},
     "custom": {},  # nothing until --center-qk/--center-block/--center-final say so
 }
+PLACEMENTS = ("qk", "block", "final")
+
+
+def placements(variant: str) -> tuple[str, ...]:
+    return tuple(p for p in PLACEMENTS if VARIANTS[variant].get(p))
+
+
+def control_of(variant: str) -> str | None:
+    """The named variant with the same placements at strength 0, for a centering variant."""
+    spec = VARIANTS[variant]
+    if variant == "custom" or not placements(variant) or spec.get("strength", 1.0) == 0:
+        return None
+    return next(
+        (
+            name
+            for name, other in VARIANTS.items()
+            if other.get("strength", 1.0) == 0 and placements(name) == placements(variant)
+        ),
+        None,
+    )
+
+
 DTYPES = ("auto", "float32", "bfloat16")
 
 
@@ -64,8 +96,8 @@ DTYPES = ("auto", "float32", "bfloat16")
 class CenterConfig:
     # ---- centering: a named variant; the four fields after it override it when set ----
     variant: str = "baseline"
-    """what is centered: baseline, qk_centered, final_centered, full_centered,
-    momentum_centered, block_centered or custom"""
+    """what is centered, and how: one of VARIANTS (baseline, qk_centered, qk_normalized,
+    ..., custom); each *_normalized variant is the strength-0 control of its placement"""
     centering_mode: str | None = None
     """override the variant's mode: simple, adaptive, learnable_center or momentum"""
     center_qk: bool | None = None
@@ -74,8 +106,8 @@ class CenterConfig:
     """override: center and re-normalize every block's output"""
     center_final: bool | None = None
     """override: center and re-normalize the final embeddings before the LM head"""
-    centering_strength: float = 1.0
-    """share of the center removed, in [0, 1]; 0 = re-normalize only (the control)"""
+    centering_strength: float | None = None
+    """override the variant's share of the center removed, in [0, 1]; 0 = re-normalize only"""
     centering_momentum: float = 0.99
     """EMA decay of the running center (mode momentum), in [0, 1)"""
     centering_eps: float = 1e-6
@@ -85,6 +117,9 @@ class CenterConfig:
     """a UTF-8 text file to train on ('' = Tiny Shakespeare from data_dir, env or download)"""
     data_dir: str = ""
     """a folder holding tinyshakespeare/input.txt ('' = GPTLAB_DATA_DIR, cache, download)"""
+    holdout_fraction: float = 0.0
+    """share of the train split (its end) never trained on, scored at the end as the
+    holdout loss: for choosing hyperparameters without reading val; 0 = none"""
     # ---- model (the seed: 6 layers, 6 heads, 384 wide, block 256) ----
     n_layer: int = 6
     """transformer blocks"""
@@ -174,9 +209,10 @@ def centering_config(config: CenterConfig) -> CenteringConfig:
     """The variant's centering with the explicit flags applied on top."""
     if config.variant not in VARIANTS:
         raise ValueError(f"unknown variant {config.variant!r}; known: {list(VARIANTS)}")
-    fields = {"mode": "simple"} | VARIANTS[config.variant]
+    fields = {"mode": "simple", "strength": 1.0} | VARIANTS[config.variant]
     overrides = {
         "mode": config.centering_mode,
+        "strength": config.centering_strength,
         "qk": config.center_qk,
         "block": config.center_block,
         "final": config.center_final,
@@ -184,7 +220,6 @@ def centering_config(config: CenterConfig) -> CenteringConfig:
     fields |= {k: v for k, v in overrides.items() if v is not None}
     return CenteringConfig(
         **fields,
-        strength=config.centering_strength,
         eps=config.centering_eps,
         momentum=config.centering_momentum,
     )
@@ -238,6 +273,8 @@ def check_config(config: CenterConfig) -> None:
     for name in ("beta1", "beta2"):
         if not 0 <= getattr(config, name) < 1:
             raise ValueError(f"{name} = {getattr(config, name)} must lie in [0, 1)")
+    if not 0 <= config.holdout_fraction < 0.5:
+        raise ValueError(f"holdout_fraction = {config.holdout_fraction} must lie in [0, 0.5)")
     if config.num_threads < 0:
         raise ValueError(f"num_threads = {config.num_threads} must be >= 0")
     if config.dtype not in DTYPES:
@@ -253,6 +290,7 @@ def autocast_for(config: CenterConfig, device: torch.device) -> contextlib.Abstr
 
 
 TRAIN_BATCHES, EVAL_BATCHES = 0, 1
+STATS_WINDOWS = 8  # validation windows the centering statistics are measured on
 
 
 def local_batch(
@@ -320,7 +358,8 @@ def full_pass_loss(
 
 
 def load_data(config: CenterConfig) -> CharDataset:
-    data = CharDataset(resolve_text_file(config.data_file, config.data_dir))
+    path = resolve_text_file(config.data_file, config.data_dir)
+    data = CharDataset(path, config.holdout_fraction)
     data.check_block_size(config.block_size)
     return data
 
@@ -347,6 +386,7 @@ class CenterRun:
     torchrun every process builds one, and only the main process writes the folder."""
 
     command, unit = "center", "iter"
+    config_type = CenterConfig
 
     def __init__(
         self,
@@ -383,6 +423,10 @@ class CenterRun:
             config.batch_size * config.grad_accum * config.block_size * context.world_size
         )
         self.train_time = 0.0  # seconds in training steps alone, summed over resumes
+        # the same validation windows at every evaluation, so the statistics compare over time
+        self.stats_windows = next(data.full_pass("val", config.block_size, STATS_WINDOWS))[0].to(
+            device
+        )
         self.interval_time, self.interval_steps, self.lr = 0.0, 0, 0.0
 
     def state_dicts(self) -> list[dict[str, Any]] | None:
@@ -461,6 +505,7 @@ class CenterRun:
         self.interval_time, self.interval_steps = 0.0, 0
         self.postfix = {"train": f"{losses['train']:.3f}", "val": f"{losses['val']:.3f}"}
         if self.is_main:
+            row |= centering_statistics(self.model, self.stats_windows)
             self.folders[0].append_metrics(row)
             for key, value in row.items():
                 if key != "iter":
@@ -483,6 +528,11 @@ class CenterRun:
             "final_val_loss": final,
             "final_val_tokens": len(self.data.val) - 1,
             "final_val_perplexity": math.exp(final) if final is not None else None,
+            "final_holdout_loss": (
+                full_pass_loss(self.model, self.data, "holdout", config, self.device)
+                if finished and config.holdout_fraction
+                else None
+            ),
             "tokens_per_sec": self.tokens_per_step * counters.step / max(self.train_time, 1e-9),
             "train_time_s": self.train_time,
             "wall_time_s": counters.wall_s,

@@ -1,0 +1,100 @@
+"""Centering statistics over training: names, known values on constructed models, no side
+effects on the model they measure."""
+
+import math
+
+import pytest
+import torch
+
+from gptlab.analysis.centering_stats import attention_entropy, centering_statistics
+from gptlab.experiments.centering.run import (
+    VARIANTS,
+    CenterConfig,
+    centering_config,
+    control_of,
+    model_config,
+)
+from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
+
+
+def model(n_layer=2, n_head=2, **centering) -> Transformer:
+    torch.manual_seed(0)
+    config = TransformerConfig(
+        vocab_size=11, block_size=8, n_layer=n_layer, n_head=n_head, n_embd=8,
+        centering=CenteringConfig(**centering),
+    )  # fmt: skip
+    return Transformer(config)
+
+
+def tokens(batch=3, length=8) -> torch.Tensor:
+    return torch.randint(0, 11, (batch, length), generator=torch.Generator().manual_seed(1))
+
+
+def test_every_centering_module_temperature_and_layer_is_named():
+    stats = centering_statistics(model(qk=True, final=True, mode="adaptive"), tokens())
+    for layer in (0, 1):
+        for kind in ("q", "k"):
+            assert f"center_ratio/blocks.{layer}.attn.{kind}_centering" in stats
+            assert stats[f"strength/blocks.{layer}.attn.{kind}_centering"] == 1.0  # at init
+        for head in (0, 1):
+            assert stats[f"temperature/layer{layer}/head{head}"] == pytest.approx(2.0)  # sqrt(4)
+        assert f"attention_entropy/layer{layer}" in stats
+    assert "center_ratio/final_centering" in stats
+    baseline = centering_statistics(model(), tokens())
+    assert set(baseline) == {"attention_entropy/layer0", "attention_entropy/layer1"}
+
+
+def test_center_ratio_is_strength_times_center_over_vector_norm():
+    m = model(final=True, mode="learnable_center", strength=0.5)
+    center = torch.arange(8.0)
+    m.final_centering.center.data.copy_(center)
+    recorded = {}
+    m.final_centering.register_forward_pre_hook(lambda _, args: recorded.update(x=args[0]))
+    stats = centering_statistics(m, tokens())
+    vector_norms = recorded["x"][:, 1:].norm(dim=-1)
+    expected = (0.5 * center.norm() / vector_norms).mean().item()
+    assert stats["center_ratio/final_centering"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("centering", [dict(qk=True, strength=0.0), dict(qk=True, mode="momentum")])
+def test_a_control_or_an_unfed_momentum_center_removes_nothing(centering):
+    stats = centering_statistics(model(**centering), tokens())
+    ratios = [v for k, v in stats.items() if k.startswith("center_ratio/")]
+    assert len(ratios) == 4 and all(r == 0.0 for r in ratios)
+
+
+def test_measuring_leaves_mode_and_momentum_state_alone():
+    m = model(final=True, mode="momentum").train()
+    m(tokens())  # one training forward: the running center moves
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    centering_statistics(m, tokens())
+    assert m.training
+    for key, value in m.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_attention_entropy_of_uniform_causal_rows_is_the_mean_log_of_their_length():
+    T = 5
+    weights = torch.tril(torch.ones(T, T))
+    weights = (weights / weights.sum(-1, keepdim=True)).expand(2, 3, T, T)
+    expected = sum(math.log(t + 1) for t in range(T)) / T
+    assert attention_entropy(weights) == pytest.approx(expected)
+    one_hot = torch.eye(T).expand(1, 1, T, T)
+    assert attention_entropy(one_hot) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_every_centered_variant_has_a_strength_zero_control_with_its_placement():
+    for variant in VARIANTS:
+        control = control_of(variant)
+        if control is None:
+            continue
+        ours, theirs = (centering_config(CenterConfig(variant=v)) for v in (variant, control))
+        assert theirs.strength == 0.0 and ours.strength == 1.0
+        assert (ours.qk, ours.block, ours.final) == (theirs.qk, theirs.block, theirs.final)
+    named = [v for v in VARIANTS if v not in ("baseline", "custom")]
+    assert all(control_of(v) or v.endswith("_normalized") for v in named)
+    assert {"qk_adaptive", "qk_learnable", "qk_momentum"} <= set(VARIANTS)
+    # the same temperature and output scale: the models differ only in their strength buffers
+    a = Transformer(model_config(CenterConfig(variant="qk_centered"), 11))
+    b = Transformer(model_config(CenterConfig(variant="qk_normalized"), 11))
+    assert a.state_dict().keys() == b.state_dict().keys()
