@@ -15,7 +15,7 @@ def test_suite_runs_every_variant_with_the_same_seeds_and_reports(
 ):
     base = tiny_center_config(max_iters=3, warmup_iters=1, eval_every=3)
     out = tmp_path / "suite"
-    variants = ["baseline", "final_centered", "block_centered"]
+    variants = ["baseline", "final_centered", "final_normalized", "block_centered"]
     run_suite(base, [0, 1], variants, out, progress=False)
 
     with open(out / "results.csv") as f:
@@ -25,12 +25,19 @@ def test_suite_runs_every_variant_with_the_same_seeds_and_reports(
     )
     comparison = (out / "comparison.md").read_text()
     assert "| final_centered | final (simple, strength 1) | 2 |" in comparison
-    assert "Holm" in comparison and "95% CI" in comparison
+    assert "| final_normalized | final (simple, strength 0) | 2 |" in comparison
+    assert "| final_centered | final_normalized | " in comparison  # centering vs its control
+    assert "block_centered | block_normalized" not in comparison  # no control ran
+    assert "Holm" in comparison and "95% CI" in comparison and "MDE" in comparison
     geometry = json.loads((out / "geometry.json").read_text())
     assert set(geometry) == set(variants)
-    assert set(geometry["baseline"]) == {"block0", "final"}
-    assert "widening" in (out / "geometry.md").read_text()
-    for figure in ("centering_comparison.png", "centering_test_results.png"):
+    assert set(geometry["baseline"]) == {"block0", "final", "layer0.q", "layer0.k"}
+    effective_rank = geometry["baseline"]["layer0.q"]["effective_rank"]
+    assert effective_rank["n"] == 2 and effective_rank["low"] <= effective_rank["mean"]
+    assert "## Queries and keys" in (out / "geometry.md").read_text()
+    figures = ["centering_comparison.png", "centering_effects.png", "centering_stats.png"]
+    figures += ["qk_angles.png", "similarity.png", "centering_test_results.png"]
+    for figure in figures:
         assert (out / figure).stat().st_size > 10_000
 
     # a second call trains nothing: every run is finished

@@ -9,10 +9,12 @@ from gptlab.analysis.geometry import (
     before_after_centering,
     center_and_normalize,
     effective_rank,
+    head_rows,
     layer_vectors,
     mean_direction_share,
     pairwise_angles_degrees,
     pairwise_cosines,
+    query_key_angles_degrees,
     top_pc_variance_share,
 )
 from gptlab.nn import Transformer, TransformerConfig
@@ -70,3 +72,33 @@ def test_layer_vectors_take_every_block_and_the_final_embeddings():
     assert list(vectors) == ["block0", "block1", "final"]
     assert all(v.shape == (10, 8) for v in vectors.values())
     assert layer_vectors(trace, 10)["final"].equal(vectors["final"])  # a fixed subset
+
+
+def test_query_key_angles_cover_exactly_the_causal_pairs():
+    B, nh, T, hs = 2, 3, 5, 4
+    q, k = torch.randn(B, nh, T, hs), torch.randn(B, nh, T, hs)
+    angles = query_key_angles_degrees(q, k)
+    assert angles.shape == (B * nh * T * (T + 1) // 2,)
+    # query t = 1 sees keys 0 and 1 only: a key at a later position never enters
+    later = k.clone()
+    later[:, :, 2:] = torch.randn(B, nh, T - 2, hs)
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    pair_index = torch.zeros(T, T, dtype=torch.long)
+    pair_index[mask] = torch.arange(int(mask.sum()))
+    early = pair_index[:2, :2][mask[:2, :2]]
+    changed = query_key_angles_degrees(q, later).view(B, nh, -1)
+    torch.testing.assert_close(changed[..., early], angles.view(B, nh, -1)[..., early])
+
+
+def test_query_key_angles_on_known_vectors():
+    q = torch.tensor([1.0, 0.0]).expand(1, 1, 2, 2)
+    k = torch.tensor([[1.0, 0.0], [0.0, 3.0]]).view(1, 1, 2, 2)
+    # pairs (t, s): (0, 0) 0 deg, (1, 0) 0 deg, (1, 1) 90 deg
+    assert query_key_angles_degrees(q, k).tolist() == pytest.approx([0.0, 0.0, 90.0], abs=1e-3)
+
+
+def test_head_rows_split_queries_per_head():
+    t = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    rows = head_rows(t)
+    assert len(rows) == 3 and rows[1].shape == (8, 5)
+    torch.testing.assert_close(rows[1][4], t[1, 1, 0])

@@ -2,7 +2,7 @@
 
 import math
 
-from gptlab.analysis.statistics import paired_comparison
+from gptlab.analysis.statistics import paired_comparison, paired_contrasts
 from gptlab.experiments.centering.run import PRESETS
 from gptlab.reports import comparison_markdown, geometry_markdown, verdict
 
@@ -10,27 +10,56 @@ from gptlab.reports import comparison_markdown, geometry_markdown, verdict
 def test_verdicts_follow_the_ci_and_the_holm_correction():
     better = paired_comparison([1.0, 1.1, 0.9, 1.05], [1.5, 1.55, 1.45, 1.5])
     assert verdict(better, 0.01).startswith("better than baseline")
+    assert verdict(better, 0.01, "qk_normalized").startswith("better than qk_normalized")
     assert "not significant after the Holm" in verdict(better, 0.2)
     noise = paired_comparison([1.0, 1.2, 0.9, 1.1], [1.1, 1.0, 1.0, 1.2])
     assert verdict(noise, 0.9).startswith("not distinguishable")
 
 
+def row(variant, n=3, diverged=0, mean=1.5, std=0.01):
+    fields = {"variant": variant, "centering": variant.split("_")[0], "n": n, "std": std}
+    return fields | {"diverged": diverged, "mean": mean, "perplexity": math.exp(mean),
+                     "tokens_per_sec": 100.0}  # fmt: skip
+
+
 def test_comparison_table_counts_diverged_runs_apart():
-    base = {"variant": "baseline", "centering": "none", "n": 3, "diverged": 0, "mean": 1.5}
-    rows = [
-        base | {"std": 0.01, "vs_baseline_pct": 0.0, "tokens_per_sec": 100.0},
-        {"variant": "qk_centered", "centering": "qk", "n": 2, "diverged": 1, "mean": math.nan,
-         "std": math.nan, "vs_baseline_pct": math.nan, "tokens_per_sec": 90.0},
-    ]  # fmt: skip
-    text = comparison_markdown(rows, PRESETS["smoke"], [0, 1, 2])
+    rows = [row("baseline"), row("qk_centered", n=2, diverged=1, mean=math.nan, std=math.nan)]
+    text = comparison_markdown(rows, [], PRESETS["smoke"], [0, 1, 2])
     assert "| qk_centered | qk | 2 (+1 diverged) |" in text
-    assert "| baseline | none | 3 | 1.5000 ± 0.0100 |" in text
+    assert "| baseline | baseline | 3 | 1.5000 ± 0.0100 | 4.482 |" in text
 
 
-def test_geometry_table_names_the_windows_and_the_top_k():
-    side = {"mean_angle_deg": 60.0, "effective_rank": 5.0, "top2_pc_share": 0.5}
-    side |= {"mean_direction_share": 0.3}
-    layers = {"final": {"before": side, "after": side, "angle_widening": 1.5, "dim": 16}}
-    text = geometry_markdown({"baseline": layers}, seed=0, windows=8, top_k=2)
-    assert "(seed 0, 8 validation windows)" in text and "top-2 PC share" in text
-    assert "| baseline | final | 60.0 → 60.0 | 1.50x |" in text
+def test_comparison_pairs_centered_variants_with_their_controls():
+    values = {
+        "baseline": {0: 1.50, 1: 1.52, 2: 1.49},
+        "qk_normalized": {0: 1.40, 1: 1.43, 2: 1.39},
+        "qk_centered": {0: 1.38, 1: 1.42, 2: 1.36},
+    }
+    pairs = [("qk_normalized", "baseline", "vs baseline"),
+             ("qk_centered", "baseline", "vs baseline"),
+             ("qk_centered", "qk_normalized", "beyond")]  # fmt: skip
+    tested = paired_contrasts(values, pairs)
+    rows = [row(v, mean=sum(x.values()) / 3) for v, x in values.items()]
+    text = comparison_markdown(rows, tested, PRESETS["smoke"], [0, 1, 2])
+    assert "## Centering beyond normalization" in text
+    beyond = next(line for line in text.splitlines() if line.startswith("| qk_centered | qk_norm"))
+    assert "-0.0200 [" in beyond  # mean of -0.02, -0.01, -0.03
+    assert f"{100 * (math.exp(-0.02) - 1):+.2f}% [" in beyond  # the perplexity change
+    assert f"| {tested[2].mde:.4f} |" in beyond
+    assert "over all 3 comparisons" in text and "MDE" in text
+    assert "- **qk_centered** vs qk_normalized: " in text
+
+
+def test_geometry_table_gives_ci_over_seeds_and_splits_residual_from_qk():
+    stat = {"mean": 5.0, "low": 4.0, "high": 6.0, "n": 3}
+    sets = {
+        "final": {"mean_angle_deg": stat, "effective_rank": stat, "top2_pc_share": stat,
+                  "mean_direction_share": stat, "angle_widening": stat},
+        "layer0.q": {"mean_angle_deg": stat, "effective_rank": stat, "top2_pc_share": stat,
+                     "mean_direction_share": stat, "qk_angle_deg": stat},
+    }  # fmt: skip
+    text = geometry_markdown({"baseline": sets}, seeds=[0, 1, 2], passages=4, windows=8, top_k=2)
+    assert "(3 seeds x 4 validation passages of 8 windows)" in text and "top-2 PC share" in text
+    residual, qk = text.split("## Queries and keys")
+    assert "| baseline | final | 5.0 [4.0, 6.0] |" in residual and "layer0.q" not in residual
+    assert "| baseline | layer0.q | 5.0 [4.0, 6.0] |" in qk

@@ -1,6 +1,6 @@
 """gptlab: a laboratory for small-transformer experiments.
 
-    from gptlab import GrokConfig, grok, load_run   # see gptlab.api
+from gptlab import GrokConfig, grok, load_run   # see gptlab.api
 """
 
 __version__ = "0.1.0"

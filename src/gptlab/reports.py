@@ -8,95 +8,170 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gptlab.analysis.statistics import PairedComparison
+from gptlab.analysis.statistics import Contrast, PairedComparison
 
 if TYPE_CHECKING:
     from gptlab.experiments.centering.run import CenterConfig
 
 
-def verdict(paired: PairedComparison, holm_p: float) -> str:
+def verdict(paired: PairedComparison, holm_p: float, control: str = "baseline") -> str:
     direction = "better" if paired.mean_difference < 0 else "worse"
     if paired.ci_excludes_zero and holm_p < 0.05:
-        return f"{direction} than baseline (95% CI excludes 0, Holm-corrected p < 0.05)."
+        return f"{direction} than {control} (95% CI excludes 0, Holm-corrected p < 0.05)."
     if paired.ci_excludes_zero:
         return (
-            f"{direction} by the unadjusted 95% CI, but not significant after the Holm "
-            "correction for the number of variants tested."
+            f"{direction} than {control} by the unadjusted 95% CI, but not significant after "
+            "the Holm correction for the number of comparisons."
         )
-    return "not distinguishable from baseline at this budget (inside seed noise)."
+    return f"not distinguishable from {control} at this budget (inside seed noise)."
 
 
-def comparison_markdown(rows: list[dict[str, Any]], base: CenterConfig, seeds: list[int]) -> str:
+def _contrast_cells(c: Contrast, base_mean: float) -> list[str]:
+    p = c.paired
+    ratio, low, high = c.relative_ratio
+    return [
+        f"{p.mean_difference:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
+        f"{100 * p.mean_difference / base_mean:+.2f}%",
+        f"{100 * (ratio - 1):+.2f}% [{100 * (low - 1):+.2f}, {100 * (high - 1):+.2f}]",
+        f"{p.t_pvalue:.3g}",
+        f"{c.holm_p:.3g}",
+        f"{p.wilcoxon_pvalue:.3g}",
+        f"{c.mde:.4f}",
+    ]
+
+
+CONTRAST_HEADER = (
+    "Δ loss [95% CI] | Δ loss % | Δ perplexity % [95% CI] | t-test p | Holm p | Wilcoxon p | "
+    "MDE (80% power)"
+)
+
+
+def comparison_markdown(
+    rows: list[dict[str, Any]], contrasts: list[Contrast], base: CenterConfig, seeds: list[int]
+) -> str:
+    """comparison.md: every variant against baseline, then every centered variant against
+    its strength-0 control; the verdicts; what the seeds could and could not resolve."""
+    means = {r["variant"]: r["mean"] for r in rows}
     lines = [
-        "# Centering variants vs baseline",
+        "# Centering variants vs baseline, and centering vs normalization alone",
         "",
         f"Budget: {base.n_layer} layers, {base.n_head} heads, d_model {base.d_model}, "
         f"block {base.block_size}, batch {base.batch_size}, {base.max_iters} iterations, "
-        f"dropout {base.dropout}; seeds {seeds} (the same for every variant). Final val loss "
-        "= one full deterministic pass over the validation split. Differences are "
-        "variant - baseline, paired by seed; negative = better than baseline.",
+        f"dropout {base.dropout}, lr {base.lr:g}; seeds {seeds} (the same for every variant). "
+        "Final val loss = one full deterministic pass over the validation split; perplexity "
+        "= exp(mean loss). Differences are treatment - control, paired by seed; negative = "
+        "treatment better.",
         "",
-        "| variant | centering | n | final val loss (mean ± std) | vs baseline | "
-        "paired diff [95% CI] | t-test p | Holm p | Wilcoxon p | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "## Every variant vs baseline",
+        "",
+        "| variant | centering | n | final val loss (mean ± std) | perplexity | "
+        f"{CONTRAST_HEADER} | tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    verdicts = []
+    by_treatment = {c.treatment: c for c in contrasts if c.control == "baseline"}
     for r in rows:
         n = f"{r['n']}" + (f" (+{r['diverged']} diverged)" if r["diverged"] else "")
         cells = [r["variant"], r["centering"], n, f"{r['mean']:.4f} ± {r['std']:.4f}"]
-        if "paired" in r:
-            p = r["paired"]
-            cells += [
-                f"{r['vs_baseline_pct']:+.2f}%",
-                f"{p.mean_difference:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}]",
-                f"{p.t_pvalue:.3g}",
-                f"{r['holm_p']:.3g}",
-                f"{p.wilcoxon_pvalue:.3g}",
-            ]
-            verdicts.append(f"- **{r['variant']}**: {verdict(p, r['holm_p'])}")
-        else:
-            cells += ["—"] * 5
+        cells.append(f"{r['perplexity']:.3f}")
+        contrast = by_treatment.get(r["variant"])
+        cells += _contrast_cells(contrast, means["baseline"]) if contrast else ["—"] * 7
         cells.append(f"{r['tokens_per_sec']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
-    n = rows[0]["n"]
+    controlled = [c for c in contrasts if c.control != "baseline"]
+    if controlled:
+        lines += [
+            "",
+            "## Centering beyond normalization: each centered variant vs its control",
+            "",
+            "The control is the same placement at centering strength 0: the same unit length, "
+            "learned temperature and output scale, without removing any center. A centered "
+            "variant that beats baseline but not its control gains from the normalization, "
+            "not from the centering.",
+            "",
+            f"| centered | control | {CONTRAST_HEADER} |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in controlled:
+            cells = [c.treatment, c.control, *_contrast_cells(c, means[c.control])]
+            lines.append("| " + " | ".join(cells) + " |")
+    n = min((c.paired.n for c in contrasts), default=len(seeds))
+    lines += ["", "## Verdicts", ""]
+    lines += [
+        f"- **{c.treatment}** vs {c.control}: {verdict(c.paired, c.holm_p, c.control)}"
+        for c in contrasts
+    ]
     lines += [
         "",
-        *verdicts,
-        "",
-        f"With n = {n} seeds the exact two-sided Wilcoxon p cannot go below {2 / 2**n:.3g}; "
-        "the t-test assumes roughly normal paired differences. tokens/s is the training-step "
-        "throughput of each run on a machine that may have been shared: a rough figure; see "
-        "benchmarks/centering_throughput.py for overhead measurements.",
+        f"Holm's correction runs over all {len(contrasts)} comparisons of both tables. MDE = "
+        "the smallest true difference a paired t-test (two-sided, α 0.05) would detect with "
+        "80% power at this number of seeds, from the observed spread of the paired "
+        "differences: a row whose |Δ| is below it is not evidence of no effect, only of too "
+        f"few seeds. With n = {n} seeds the exact two-sided Wilcoxon p cannot go below "
+        f"{2 / 2**n:.3g}; the t-test assumes roughly normal paired differences. tokens/s is "
+        "the training-step throughput on a machine that may have been shared: a rough "
+        "figure; see benchmarks/centering_throughput.py for overhead measurements.",
         "",
     ]
     return "\n".join(lines)
 
 
+def _with_ci(stat: dict[str, float], digits: int) -> str:
+    text = f"{stat['mean']:.{digits}f}"
+    if stat["n"] > 1:
+        text += f" [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
+    return text
+
+
 def geometry_markdown(
-    per_layer: dict[str, dict[str, dict]], seed: int, windows: int, top_k: int
+    summary: dict[str, dict[str, dict[str, dict[str, float]]]],
+    seeds: list[int],
+    passages: int,
+    windows: int,
+    top_k: int,
 ) -> str:
-    key = f"top{top_k}_pc_share"
-    lines = [
-        f"# Geometry of the trained models (seed {seed}, {windows} validation windows)",
-        "",
-        "Before = the model's own vectors at that point (residual stream after each block; "
-        "final = the vectors entering the LM head). After = the seed's operation applied to "
-        "that set (subtract its mean, normalize). The angle widening comes from the "
-        "operation by construction; effective rank, top-PC share and mean-direction share "
-        "compare the *models* (columns 'before').",
-        "",
-        "| variant | layer | mean angle before → after (deg) | widening | eff. rank before → after"
-        f" | top-{top_k} PC share before → after | mean-direction share before → after |",
-        "|---|---|---|---|---|---|---|",
+    """geometry.md: per variant and vector set, each measure's mean over seeds with its
+    95% CI; residual stream and final embeddings first, then queries and keys."""
+    columns = [
+        ("mean_angle_deg", "mean pairwise angle (deg)", 1),
+        ("effective_rank", "effective rank", 1),
+        (f"top{top_k}_pc_share", f"top-{top_k} PC share", 3),
+        ("mean_direction_share", "mean-direction share", 3),
     ]
-    for variant, layers in per_layer.items():
-        for layer, g in layers.items():
-            b, a = g["before"], g["after"]
-            lines.append(
-                f"| {variant} | {layer} | {b['mean_angle_deg']:.1f} → {a['mean_angle_deg']:.1f}"
-                f" | {g['angle_widening']:.2f}x"
-                f" | {b['effective_rank']:.1f} → {a['effective_rank']:.1f} (of {g['dim']})"
-                f" | {b[key]:.3f} → {a[key]:.3f}"
-                f" | {b['mean_direction_share']:.3f} → {a['mean_direction_share']:.3f} |"
-            )
-    return "\n".join(lines) + "\n"
+    lines = [
+        f"# Geometry of the trained models ({len(seeds)} seeds x {passages} validation "
+        f"passages of {windows} windows)",
+        "",
+        "Each cell: mean over seeds [95% CI over seeds] of the model's own vectors; a seed's "
+        "value is its mean over the passages. Effective rank, top-PC share and mean-direction "
+        "share compare the models; the mean angle also moves by construction under "
+        "centering. 'widening' is what the seed's operation (subtract the set's mean, "
+        "normalize) would do to the angle of that set. Q/K: per head (head_size dims), "
+        "averaged over heads; 'q-k angle' is the mean angle between a query and the keys it "
+        "may attend to, what attention logits are a function of.",
+        "",
+    ]
+    for title, keep, extra in (
+        ("Residual stream and final embeddings", _is_residual, ("angle_widening", "widening", 2)),
+        ("Queries and keys", lambda name: not _is_residual(name), ("qk_angle_deg", "q-k angle", 1)),
+    ):
+        cells = [*columns, extra]
+        lines += [
+            f"## {title}",
+            "",
+            "| variant | vectors | " + " | ".join(c[1] for c in cells) + " |",
+            "|---|---|" + "---|" * len(cells),
+        ]
+        for variant, sets in summary.items():
+            for name, measures in sets.items():
+                if keep(name):
+                    values = [
+                        _with_ci(measures[key], digits) if key in measures else "—"
+                        for key, _, digits in cells
+                    ]
+                    lines.append(f"| {variant} | {name} | " + " | ".join(values) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _is_residual(name: str) -> bool:
+    return not name.endswith((".q", ".k"))

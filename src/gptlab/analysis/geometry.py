@@ -95,3 +95,20 @@ def layer_vectors(trace: Trace, max_vectors: int, seed: int = 0) -> dict[str, to
         keep = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))
         out[name] = rows[keep[:max_vectors]]
     return out
+
+
+def head_rows(t: torch.Tensor) -> list[torch.Tensor]:
+    """(B, nh, T, hs) per-head vectors (queries or keys) -> nh float tensors of (B*T, hs)."""
+    return [t[:, h].detach().float().flatten(0, 1) for h in range(t.shape[1])]
+
+
+def query_key_angles_degrees(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Angle between query t and key s for every causal pair s <= t of every sequence and
+    head, flattened: the angle the attention logit of that pair is a function of once Q and
+    K are unit vectors. q, k: (B, nh, T, hs)."""
+    unit_q = q.float() / q.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    unit_k = k.float() / k.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    cos = (unit_q @ unit_k.transpose(-2, -1)).clamp(-1.0, 1.0)  # (B, nh, T, T)
+    T = q.shape[-2]
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    return torch.rad2deg(torch.arccos(cos[..., causal])).flatten()

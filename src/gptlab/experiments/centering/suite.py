@@ -25,32 +25,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from gptlab.analysis.geometry import before_after_centering, layer_vectors, pairwise_angles_degrees
-from gptlab.analysis.statistics import holm, paired_comparison, summarize
+from gptlab.analysis.statistics import Contrast, paired_contrasts, summarize
 from gptlab.config import from_dict, to_dict
+from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, PASSAGES, TOP_K, suite_geometry
 from gptlab.experiments.centering.run import (
     PRESETS,
     VARIANTS,
     CenterConfig,
     check_config,
+    control_of,
     load_data,
-    load_run,
+    placements,
     run_center,
 )
 from gptlab.experiments.executor import run_all
 from gptlab.experiments.options import check_out_dir, command_parser, parse_config
-from gptlab.plots.centering import plot_comparison, plot_geometry
+from gptlab.plots.centering import (
+    plot_centering_stats,
+    plot_comparison,
+    plot_distributions,
+    plot_effects,
+    plot_geometry,
+)
 from gptlab.reports import comparison_markdown, geometry_markdown
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, write_json
 
 DEFAULT_VARIANTS = [v for v in VARIANTS if v != "custom"]
-GEOMETRY_WINDOWS = 16  # validation windows traced per model for the geometry report
-GEOMETRY_VECTORS = 1024  # vectors per layer (pairwise measures are quadratic in this)
-TOP_K = 3
+PLACEMENT_TITLES = {
+    ("qk",): "Q/K",
+    ("block",): "block outputs",
+    ("final",): "final embeddings",
+    ("qk", "final"): "Q/K + final",
+}
+GEOMETRY_MEASURES = [
+    ("effective_rank", "effective rank"),
+    ("mean_direction_share", "mean-direction share"),
+    (f"top{TOP_K}_pc_share", f"top-{TOP_K} PC variance share"),
+    ("mean_angle_deg", "mean pairwise angle (deg)"),
+]
+VS_BASELINE, BEYOND = "vs baseline", "centering beyond normalization"
 
 
 def run_dir_for(out: Path, variant: str, seed: int) -> Path:
@@ -89,40 +105,40 @@ def execute(task: tuple[CenterConfig, Path, bool]) -> dict[str, Any]:
 
 
 def comparison_rows(results: list[dict[str, Any]], variants: list[str]) -> list[dict[str, Any]]:
-    """Per variant: mean/std of final val loss, paired difference to baseline, tests. Runs
-    that diverged are counted and kept out of every statistic."""
-    by_variant = {v: {r["seed"]: r for r in finished_runs(results, v)} for v in variants}
-    baseline = by_variant["baseline"]
-    if len(baseline) < 1:
+    """Per variant: runs, diverged runs, mean/std of the final val loss, its perplexity and
+    throughput. Runs that diverged are counted and kept out of every statistic."""
+    if not finished_runs(results, "baseline"):
         raise ValueError("every baseline run diverged: there is nothing to compare against")
-    base_mean = summarize([r["final_val_loss"] for r in baseline.values()]).mean
     rows = []
     for variant in variants:
-        runs = by_variant[variant]
+        losses = [r["final_val_loss"] for r in finished_runs(results, variant)]
         every = [r for r in results if r["variant"] == variant]
-        loss = summarize([r["final_val_loss"] for r in runs.values()]) if runs else None
-        row = {
-            "variant": variant,
-            "centering": every[0]["centering"],
-            "n": len(runs),
-            "diverged": len(every) - len(runs),
-            "mean": loss.mean if loss else math.nan,
-            "std": loss.std if loss else math.nan,
-            "vs_baseline_pct": 100 * (loss.mean - base_mean) / base_mean if loss else math.nan,
-            "tokens_per_sec": float(np.mean([r["tokens_per_sec"] for r in every])),
-        }
-        seeds = sorted(set(runs) & set(baseline))
-        if variant != "baseline" and len(seeds) >= 2:
-            paired = paired_comparison(
-                [runs[s]["final_val_loss"] for s in seeds],
-                [baseline[s]["final_val_loss"] for s in seeds],
-            )
-            row |= {"paired": paired}
-        rows.append(row)
-    tested = [r for r in rows if "paired" in r]
-    for row, adjusted in zip(tested, holm([r["paired"].t_pvalue for r in tested]), strict=True):
-        row["holm_p"] = adjusted
+        loss = summarize(losses) if losses else None
+        rows.append(
+            {
+                "variant": variant,
+                "centering": every[0]["centering"],
+                "n": len(losses),
+                "diverged": len(every) - len(losses),
+                "mean": loss.mean if loss else math.nan,
+                "std": loss.std if loss else math.nan,
+                "perplexity": math.exp(loss.mean) if loss else math.nan,
+                "tokens_per_sec": float(np.mean([r["tokens_per_sec"] for r in every])),
+            }
+        )
     return rows
+
+
+def contrasts(results: list[dict[str, Any]], variants: list[str]) -> list[Contrast]:
+    """Every variant against baseline, and every centered variant against its strength-0
+    control when the suite ran it ("centering beyond normalization"), all paired by seed and
+    Holm-corrected together."""
+    values = {
+        v: {r["seed"]: r["final_val_loss"] for r in finished_runs(results, v)} for v in variants
+    }
+    pairs = [(v, "baseline", VS_BASELINE) for v in variants if v != "baseline"]
+    pairs += [(v, control_of(v), BEYOND) for v in variants if control_of(v) in variants]
+    return paired_contrasts(values, pairs)
 
 
 def finished_runs(results: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
@@ -138,30 +154,84 @@ def write_results_csv(results: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(results)
 
 
-def val_curve(run_dir: Path) -> tuple[list[int], list[float]]:
+def curve(run_dir: Path) -> dict[str, list[float]]:
     rows = RunFolder(run_dir).read_metrics()
-    return [r["iter"] for r in rows], [r["val_loss"] for r in rows]
+    return {key: [r[key] for r in rows] for key in ("iter", "train_loss", "val_loss")}
 
 
-@torch.no_grad()
-def geometry_report(out: Path, variants: list[str], seed: int) -> dict[str, Any]:
-    """Per model (``seed`` of every variant) and layer: the measures of
-    :func:`before_after_centering` on the model's vectors for fixed validation windows."""
-    per_layer, angles = {}, {}
-    for variant in variants:
-        model, _, config = load_run(run_dir_for(out, variant, seed))
-        data = load_data(config)
-        x, _ = next(data.full_pass("val", config.block_size, GEOMETRY_WINDOWS))
-        vectors = layer_vectors(model.trace(x), GEOMETRY_VECTORS)
-        per_layer[variant] = {k: before_after_centering(v, TOP_K) for k, v in vectors.items()}
-        # the residual stream entering the final LayerNorm: where the models differ most
-        last = f"block{config.n_layer - 1}"
-        angles[f"{variant}: {last} residual"] = (
-            pairwise_angles_degrees(vectors[last]).numpy(),
-            pairwise_angles_degrees(vectors[last] - vectors[last].mean(0)).numpy(),
-        )
-    plot_geometry(angles, per_layer, out / "centering_test_results.png", TOP_K)
-    return per_layer
+def plot_groups(variants: list[str]) -> dict[str, list[str]]:
+    """Figure columns: per placement, baseline, its strength-0 control and the variants that
+    center there; variants whose control the suite did not run go together in 'other'."""
+    groups = {}
+    for control in variants:
+        members = [v for v in variants if control_of(v) == control]
+        if members:
+            groups[PLACEMENT_TITLES[placements(control)]] = ["baseline", control, *members]
+    others = [v for v in variants if v != "baseline" and not any(v in g for g in groups.values())]
+    if others or not groups:
+        groups["other"] = ["baseline", *others]
+    return groups
+
+
+def write_reports(
+    out: Path, base: CenterConfig, seeds: list[int], variants: list[str], results: list[dict]
+) -> None:
+    """results.csv, comparison.md, geometry.md/json, and the six figures."""
+    write_results_csv(results, out / "results.csv")
+    tested = contrasts(results, variants)
+    (out / "comparison.md").write_text(
+        comparison_markdown(comparison_rows(results, variants), tested, base, seeds)
+    )
+    finished = {v: [Path(r["run_dir"]) for r in finished_runs(results, v)] for v in variants}
+    plot_comparison(
+        {v: [curve(d) for d in dirs] for v, dirs in finished.items()},
+        {v: [r["final_val_loss"] for r in finished_runs(results, v)] for v in variants},
+        plot_groups(variants),
+        out / "centering_comparison.png",
+    )
+    plot_effects([effect_entry(c) for c in tested], out / "centering_effects.png")
+    plot_centering_stats(
+        {v: [RunFolder(d).read_metrics() for d in dirs] for v, dirs in finished.items()},
+        out / "centering_stats.png",
+    )
+    summary, distributions = suite_geometry({v: d for v, d in finished.items() if d})
+    write_json(out / "geometry.json", summary)
+    (out / "geometry.md").write_text(
+        geometry_markdown(summary, seeds, PASSAGES, PASSAGE_WINDOWS, TOP_K)
+    )
+    plot_distributions(
+        {k: v for k, v in distributions.items() if k.endswith("angle")},
+        out / "qk_angles.png",
+        "angle between a query and a key it may attend to (deg)",
+        (0.0, 180.0),
+        "Query-key angles per layer (causal pairs, pooled over heads and seeds)",
+    )
+    plot_distributions(
+        {k: v for k, v in distributions.items() if k.endswith("cosine")},
+        out / "similarity.png",
+        "cosine similarity of two vectors",
+        (-1.0, 1.0),
+        "Pairwise cosine similarity of the model's vectors (pooled over seeds)",
+    )
+    plot_geometry(
+        summary,
+        GEOMETRY_MEASURES,
+        out / "centering_test_results.png",
+        f"Geometry of the trained models: mean over seeds, 95% CI ({PASSAGES} val passages)",
+    )
+
+
+def effect_entry(c: Contrast) -> dict[str, Any]:
+    p = c.paired
+    return {
+        "label": f"{c.treatment} − {c.control}",
+        "family": c.family,
+        "mean": p.mean_difference,
+        "low": p.ci_low,
+        "high": p.ci_high,
+        "holm_p": c.holm_p,
+        "mde": c.mde,
+    }
 
 
 def run_suite(
@@ -182,19 +252,7 @@ def run_suite(
     results = [done[run_dir] | {"run_dir": str(run_dir)} for _, run_dir, _ in tasks]
     if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only the main process reports
         return results
-    write_results_csv(results, out / "results.csv")
-    rows = comparison_rows(results, variants)
-    (out / "comparison.md").write_text(comparison_markdown(rows, base, seeds))
-    plot_comparison(
-        {v: [val_curve(run_dir_for(out, v, s)) for s in seeds] for v in variants},
-        {v: [r["final_val_loss"] for r in finished_runs(results, v)] for v in variants},
-        out / "centering_comparison.png",
-    )
-    per_layer = geometry_report(out, variants, seeds[0])
-    write_json(out / "geometry.json", per_layer)
-    (out / "geometry.md").write_text(
-        geometry_markdown(per_layer, seeds[0], GEOMETRY_WINDOWS, TOP_K)
-    )
+    write_reports(out, base, seeds, variants, results)
     return results
 
 
@@ -203,7 +261,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default="cpu", help="the config every variant shares"
     )
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds K (0..K-1)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds K (0..K-1)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+K-1")
     parser.add_argument(
         "--variants", nargs="+", default=DEFAULT_VARIANTS, help="variants to compare"
@@ -217,6 +275,11 @@ def main(argv: list[str]) -> int:
     args, rest = parser.parse_known_args(argv)
     if any(a.split("=")[0] in ("--variant", "--seed") for a in rest):
         raise ValueError("the suite sets --variant and --seed itself; use --variants/--seeds")
+    if any(a.split("=")[0] == "--centering-strength" for a in rest):
+        raise ValueError(
+            "--centering-strength would override every variant's strength, the strength-0 "
+            "controls included; each variant sets its own (see --variants)"
+        )
     if args.seeds < 2:
         raise ValueError(f"--seeds {args.seeds}: a paired comparison needs at least 2 seeds")
     if args.first_seed < 0:
