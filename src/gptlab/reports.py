@@ -175,3 +175,40 @@ def geometry_markdown(
 
 def _is_residual(name: str) -> bool:
     return not name.endswith((".q", ".k"))
+
+
+def lr_grid_markdown(
+    rows: list[dict[str, Any]], checks: list[dict[str, Any]], seeds: list[int], holdout: float
+) -> str:
+    """The learning-rate grid section of comparison.md: each arm's holdout loss per rate,
+    its best rate, and whether each comparison keeps its sign at the arms' best rates."""
+    lrs = sorted({lr for r in rows for lr in r["holdout"]})
+    lines = [
+        "## Learning-rate grid: does the ranking hold at each arm's best rate?",
+        "",
+        f"Each arm trained at lr {', '.join(f'{lr:g}' for lr in lrs)} on seeds {seeds}, with "
+        f"the last {holdout:.0%} of the train split held out of training. The best rate is "
+        "chosen on that holdout, never on val; 'val at best' is the mean full-pass val loss "
+        "of the grid runs at that rate (inf: a seed diverged).",
+        "",
+        "| arm | " + " | ".join(f"holdout @ {lr:g}" for lr in lrs) + " | best lr | val at best |",
+        "|---|" + "---|" * (len(lrs) + 2),
+    ]
+    for r in rows:
+        cells = [f"{r['holdout'][lr]:.4f}" for lr in lrs]
+        lines.append(
+            f"| {r['variant']} | " + " | ".join(cells) + f" | {r['best_lr']:g} | {r['val']:.4f} |"
+        )
+    lines += [
+        "",
+        "| comparison | Δ at the shared lr (main table) | Δ at each arm's best lr | holds |",
+        "|---|---|---|---|",
+    ]
+    for c in checks:
+        lines.append(
+            f"| {c['treatment']} − {c['control']} | {c['shared_lr']:+.4f} | {c['best_lr']:+.4f}"
+            f" | {'yes' if c['holds'] else '**no**'} |"
+        )
+    held = sum(c["holds"] for c in checks)
+    lines += ["", f"{held} of {len(checks)} comparisons keep their sign.", ""]
+    return "\n".join(lines)

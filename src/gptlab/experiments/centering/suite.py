@@ -29,6 +29,13 @@ import numpy as np
 from gptlab.analysis.statistics import Contrast, paired_contrasts, summarize
 from gptlab.config import from_dict, to_dict
 from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, PASSAGES, TOP_K, suite_geometry
+from gptlab.experiments.centering.lr_grid import (
+    HOLDOUT_FRACTION,
+    best_rates,
+    grid_configs,
+    grid_dir,
+    ranking_checks,
+)
 from gptlab.experiments.centering.run import (
     PRESETS,
     VARIANTS,
@@ -48,7 +55,7 @@ from gptlab.plots.centering import (
     plot_effects,
     plot_geometry,
 )
-from gptlab.reports import comparison_markdown, geometry_markdown
+from gptlab.reports import comparison_markdown, geometry_markdown, lr_grid_markdown
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, write_json
@@ -242,17 +249,30 @@ def run_suite(
     progress: bool = True,
     workers: int = 1,
     ray_address: str | None = None,
+    lr_grid: list[float] | None = None,
+    lr_grid_seeds: int = 2,
 ) -> list[dict[str, Any]]:
-    """Every (variant, seed) run, one after another or on ``workers`` local processes or a
-    Ray cluster (``executor.run_all``); results come back in plan order."""
+    """Every (variant, seed) run, and with ``lr_grid`` every (variant, lr, first
+    ``lr_grid_seeds`` seeds) run of the grid, one after another or on ``workers`` local
+    processes or a Ray cluster (``executor.run_all``); the main results in plan order."""
     configs = plan_runs(base, variants, seeds)
-    write_json(out / "suite.json", {"base": to_dict(base), "seeds": seeds, "variants": variants})
+    grid_seeds = seeds[:lr_grid_seeds]
+    grid = grid_configs(base, variants, lr_grid, grid_seeds) if lr_grid else []
+    plan = {"base": to_dict(base), "seeds": seeds, "variants": variants, "lr_grid": lr_grid}
+    write_json(out / "suite.json", plan)
     tasks = [(c, run_dir_for(out, c.variant, c.seed), progress and workers == 1) for c in configs]
+    tasks += [(c, grid_dir(out, c), progress and workers == 1) for c in grid]
     done = {task[1]: summary for task, summary in run_all(execute, tasks, workers, ray_address)}
-    results = [done[run_dir] | {"run_dir": str(run_dir)} for _, run_dir, _ in tasks]
+    every = [done[d] | {"run_dir": str(d), "lr": c.lr} for c, d, _ in tasks]
+    results, grid_results = every[: len(configs)], every[len(configs) :]
     if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only the main process reports
         return results
     write_reports(out, base, seeds, variants, results)
+    if grid:
+        rows = best_rates(grid_results, variants)
+        checks = ranking_checks(rows, contrasts(results, variants))
+        with open(out / "comparison.md", "a") as f:
+            f.write("\n" + lr_grid_markdown(rows, checks, grid_seeds, HOLDOUT_FRACTION))
     return results
 
 
@@ -272,6 +292,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster")
+    parser.add_argument(
+        "--lr-grid",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="LR",
+        help="also train every variant at each of these learning rates on the first "
+        "--lr-grid-seeds seeds, pick each one's best on a held-out slice of train, and "
+        "report whether the ranking holds",
+    )
+    parser.add_argument("--lr-grid-seeds", type=int, default=2, help="seeds per grid point")
     args, rest = parser.parse_known_args(argv)
     if any(a.split("=")[0] in ("--variant", "--seed") for a in rest):
         raise ValueError("the suite sets --variant and --seed itself; use --variants/--seeds")
@@ -291,7 +322,19 @@ def main(argv: list[str]) -> int:
     out = args.out or Path("runs") / f"center-suite-{args.preset}"
     check_out_dir(out)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    run_suite(base, seeds, args.variants, out, not args.quiet, args.workers, args.ray)
+    if not 1 <= args.lr_grid_seeds <= args.seeds:
+        raise ValueError(f"--lr-grid-seeds {args.lr_grid_seeds} must lie in [1, --seeds]")
+    run_suite(
+        base,
+        seeds,
+        args.variants,
+        out,
+        not args.quiet,
+        args.workers,
+        args.ray,
+        args.lr_grid,
+        args.lr_grid_seeds,
+    )
     print((out / "comparison.md").read_text())
     print(f"-> {out}")
     return 0
