@@ -126,14 +126,15 @@ def sweep_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tup
 
 
 def centering_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
-    """A tiny centering suite: baseline vs qk_centered, 2 seeds, the ``smoke`` GPT."""
+    """A tiny centering suite: baseline, qk_normalized (its control) and qk_centered, 2
+    seeds, the ``smoke`` GPT."""
     from gptlab.experiments.centering.run import PRESETS
     from gptlab.experiments.centering.suite import run_suite
 
     preset = PRESETS["smoke"]
     iters = dict(max_iters=6, eval_every=3) if quick else dict(max_iters=1000, eval_every=50)
     config = dataclasses.replace(preset, data_file=data_file, **iters)
-    variants, seeds = ["baseline", "qk_centered"], [0, 1]
+    variants, seeds = ["baseline", "qk_normalized", "qk_centered"], [0, 1]
     results = run_suite(config, seeds, variants, runs / "suite", progress=False)
     for r in results:
         print(f"  {Path(r['run_dir']).name}: final_val_loss {r['final_val_loss']:.4f}")

@@ -9,6 +9,7 @@ import pytest
 from gptlab import cli
 from gptlab.analysis.statistics import paired_contrasts
 from gptlab.experiments.centering import suite as center_suite
+from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, windows_per_passage
 from gptlab.experiments.centering.lr_grid import best_rates, ranking_checks
 from gptlab.experiments.centering.suite import run_suite
 
@@ -130,3 +131,10 @@ def test_lr_grid_requests_are_checked_before_training(tmp_path, text_file, capsy
     assert cli.main(argv + ["--centering-strength", "0.5"]) == 2
     assert "controls included" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_geometry_passages_shrink_to_fit_a_short_validation_split():
+    assert windows_per_passage(1_000_000, 64) == PASSAGE_WINDOWS
+    assert windows_per_passage(2000, 32) == 15  # 4 passages x 15 windows x 32 < 2000
+    with pytest.raises(ValueError, match="too short for 4 passages"):
+        windows_per_passage(100, 32)

@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import Collection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from gptlab.plots import centering
 from gptlab.plots.centering import (
@@ -43,6 +49,11 @@ def assert_png(path: Path) -> None:
 
 def legend_labels(ax: Axes) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def suptitle_box(fig: Figure, renderer: RendererBase) -> Bbox:
+    (suptitle,) = [t for t in fig.findobj(Text) if t.get_text() == fig.get_suptitle()]
+    return suptitle.get_window_extent(renderer)
 
 
 def texts(ax: Axes) -> list[str]:
@@ -131,55 +142,113 @@ def test_effects_one_panel_per_family_marks_significance(tmp_path, saved):
     assert "negative = treatment better" in beyond.get_xlabel()
 
 
-def stats_rows(n: int, seed: int, centered: bool) -> list[dict[str, float]]:
+def stats_rows(n: int, seed: int, strength: float | None) -> list[dict[str, float]]:
+    """Metric rows of one run; ``strength`` None: no centering; 0: a strength-0 control."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
         row = {"iter": 10.0 * i, "attention_entropy/layer0": 2 + rng.random()}
         row["attention_entropy/layer1"] = 1.5 + rng.random()
-        if centered:
-            row |= {
-                "center_ratio/blocks.0.attn.q_centering": 0.5 * rng.random(),
-                "center_ratio/blocks.0.attn.k_centering": 0.4 * rng.random(),
-                "center_ratio/blocks.1.centering": 0.3,
-                "center_ratio/final_centering": 0.2,
-                "temperature/layer0/head0": 4 + i,
-                "temperature/layer0/head1": 5 + i,
+        if strength is not None:
+            ratios = {  # q: 0.5 and 0.3 over layers (mean 0.4 over layers and seeds 1, 2)
+                "blocks.0.attn.q_centering": 0.4 + 0.2 * (seed % 2),
+                "blocks.0.attn.k_centering": 0.4 * rng.random(),
+                "blocks.1.attn.q_centering": 0.3,
+                "blocks.1.centering": 0.3,
+                "final_centering": 0.2,
             }
+            row |= {f"center_ratio/{module}": strength * r for module, r in ratios.items()}
+            row |= {"temperature/layer0/head0": 4 + i, "temperature/layer0/head1": 5 + i}
         rows.append(row)
     del rows[1]["attention_entropy/layer1"]  # a key missing in one row: NaN
     return rows
 
 
+def band_range(band: Collection) -> tuple[float, float]:
+    y = band.get_paths()[0].vertices[:, 1]
+    return y.min(), y.max()
+
+
+def line(ax: Axes, label: str) -> Line2D:
+    (drawn,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return drawn
+
+
 def test_centering_stats_panels_and_empty_panel(tmp_path, saved):
     stats = {
-        "baseline": [stats_rows(6, 0, False)],
-        "qk_centered": [stats_rows(6, 1, True), stats_rows(6, 2, True)],
+        "baseline": [stats_rows(6, 0, None)],
+        "qk_centered": [stats_rows(6, 1, 1.0), stats_rows(6, 2, 1.0)],
+        "qk_normalized": [stats_rows(6, 3, 0.0)],
         "never_logged": [],
     }
     plot_centering_stats(stats, tmp_path / "centering_stats.png")
 
     assert_png(tmp_path / "centering_stats.png")
     ratio, temperature, strength, entropy = saved[0].axes
+    kinds = ["q", "k", "block out", "final"]  # one line per variant x kind, not per module
     assert legend_labels(ratio) == [
-        "qk_centered L0 q",
-        "qk_centered L0 k",
-        "qk_centered L1 out",
-        "qk_centered final",
+        f"{v} {kind}" for v in ("qk_centered", "qk_normalized") for kind in kinds
     ]
-    assert legend_labels(temperature) == ["qk_centered L0"]
+    assert np.allclose(line(ratio, "qk_centered q").get_ydata(), 0.4)  # over layers, seeds
+    assert band_range(ratio.collections[0]) == pytest.approx((0.3, 0.5))  # min-max over layers
+    control = line(ratio, "qk_normalized q")  # strength-0 control: kept at 0, dashed
+    assert np.all(control.get_ydata() == 0) and control.get_linestyle() == "--"
+    assert legend_labels(temperature) == ["qk_centered L0", "qk_normalized L0"]
     assert np.allclose(temperature.get_lines()[0].get_ydata(), 4.5 + np.arange(6))
     assert strength.get_legend() is None and texts(strength) == [NO_DATA]
-    assert legend_labels(entropy) == ["baseline", "qk_centered"]
+    assert legend_labels(entropy) == ["baseline", "qk_centered", "qk_normalized"]
     assert all(ax.get_xlabel().startswith("iteration") for ax in saved[0].axes)
 
 
-def test_distributions_wrap_panels_and_skip_non_finite(tmp_path, saved):
+def test_centering_stats_adaptive_strength_per_module_kind(tmp_path, saved):
+    def adaptive(seed: int) -> list[dict[str, float]]:
+        rows = stats_rows(4, seed, 1.0)
+        for row in rows:
+            row |= {
+                "strength/blocks.0.attn.q_centering": 0.9,
+                "strength/blocks.1.attn.q_centering": 0.7,
+            }
+        return rows
+
+    plot_centering_stats({"qk_adaptive": [adaptive(0), adaptive(1)]}, tmp_path / "stats.png")
+    strength = saved[0].axes[2]
+    assert legend_labels(strength) == ["qk_adaptive q"]
+    assert np.allclose(strength.get_lines()[0].get_ydata(), 0.8)
+    (band,) = strength.collections
+    assert band_range(band) == pytest.approx((0.7, 0.9))
+
+
+def test_centering_stats_legends_outside_the_panels_and_clear_of_the_suptitle(tmp_path, saved):
+    many = {f"qk_variant{i}": [stats_rows(5, i, 1.0)] for i in range(12)}  # crowded legends
+    plot_centering_stats({"baseline": [stats_rows(5, 0, None)]} | many, tmp_path / "stats.png")
+
+    fig = saved[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    suptitle = suptitle_box(fig, renderer)
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes]
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    legends = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+    assert len(legends) == 3  # (c) has no data
+    for legend in legends:
+        assert not any(legend.overlaps(box) for box in panels + titles + [suptitle])
+    assert not any(suptitle.overlaps(box) for box in panels + titles)
+    assert all(0 <= legend.x0 and legend.x1 <= fig.bbox.x1 for legend in legends)  # on the page
+
+
+def angle_distributions(panels: int) -> dict[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(0)
-    distributions = {
-        f"layer {i}": {"baseline": rng.uniform(0, 180, 200), "qk_centered": rng.normal(90, 5, 200)}
-        for i in range(5)
+    return {
+        f"layer {i}": {
+            "baseline": rng.uniform(0, 180, 200),
+            "qk_centered": rng.normal(90, 5, 200),
+            "final_centered": rng.normal(60, 5, 200),
+        }
+        for i in range(panels)
     }
+
+
+def test_distributions_wrap_panels_and_skip_non_finite(tmp_path, saved):
+    distributions = angle_distributions(5)
     distributions["layer 0"]["baseline"][:3] = np.nan
     distributions["empty"] = {"baseline": np.array([np.nan]), "qk_centered": np.array([])}
     path = tmp_path / "qk_angles.png"
@@ -190,34 +259,96 @@ def test_distributions_wrap_panels_and_skip_non_finite(tmp_path, saved):
     assert fig.get_suptitle() == "Q/K"
     panels = [ax for ax in fig.axes if ax.axison]
     assert len(fig.axes) == 8 and len(panels) == 6  # rows of at most 4
-    baseline, centered = legend_labels(panels[0])
+    baseline, centered, _ = legend_labels(panels[0])
     assert baseline.startswith("baseline (mean ")
     assert 85 < float(centered.removeprefix("qk_centered (mean ").rstrip(")")) < 95
     assert texts(panels[-1]) == ["no finite values"]
     assert panels[0].get_xlabel() == "angle between q and k (degrees)"
+    assert panels[0].get_yscale() == "log" and "log scale" in panels[0].get_ylabel()
 
 
-def test_geometry_dodges_variants_over_their_own_sets(tmp_path, saved):
-    def cell(mean: float, spread: float) -> dict[str, float]:
-        return {"mean": mean, "low": mean - spread, "high": mean + spread}
-
-    summary = {
-        "baseline": {
-            s: {"rank": cell(10, 1), "share": cell(0.5, 0.1)} for s in ("block0", "final")
-        },
-        "qk_centered": {  # one seed: no CI
-            s: {"rank": cell(12, np.nan), "share": cell(0.4, np.nan)}
-            for s in ("block0", "block1", "final")
-        },
+def test_distributions_one_row_per_group_with_its_variants(tmp_path, saved):
+    groups = {
+        "Q/K": ["baseline", "qk_normalized", "qk_centered"],  # qk_normalized: not in the data
+        "final embeddings": ["baseline", "final_centered"],
+        "block outputs": ["baseline", "block_centered"],
+        "Q/K + final": ["baseline", "full_centered"],
     }
-    measures = [("rank", "effective rank (dimensions)"), ("share", "top-3 PC variance share")]
-    plot_geometry(summary, measures, tmp_path / "centering_test_results.png", "geometry")
+    path = tmp_path / "qk_angles.png"
+    plot_distributions(angle_distributions(2), path, "angle (deg)", (0, 180), "angles", groups)
+
+    assert_png(path)
+    fig = saved[0]
+    assert len(fig.axes) == 8  # 4 groups x 2 panels
+    qk0, qk1, final0, _, block0, *_ = fig.axes
+    assert [qk0.get_title(), qk1.get_title()] == ["Q/K: layer 0", "Q/K: layer 1"]
+    assert final0.get_title() == "final embeddings: layer 0"
+    assert [label.split(" (")[0] for label in legend_labels(qk1)] == ["baseline", "qk_centered"]
+    assert [label.split(" (")[0] for label in legend_labels(block0)] == ["baseline"]
+    baseline_qk, centered = qk0.patches
+    baseline_final, final = final0.patches
+    assert to_rgba(baseline_qk.get_edgecolor()) == to_rgba(baseline_final.get_edgecolor())
+    assert to_rgba(centered.get_edgecolor()) != to_rgba(final.get_edgecolor())
+    renderer = FigureCanvasAgg(fig).get_renderer()  # tall: the suptitle above the titles
+    suptitle = suptitle_box(fig, renderer)
+    assert not any(suptitle.overlaps(ax.get_tightbbox(renderer)) for ax in fig.axes)
+
+
+def cell(mean: float, spread: float) -> dict[str, float]:
+    return {"mean": mean, "low": mean - spread, "high": mean + spread}
+
+
+def geometry_summary() -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    def sets(names: tuple[str, ...], spread: float) -> dict[str, dict[str, dict[str, float]]]:
+        return {s: {"rank": cell(10, spread), "share": cell(0.5, spread / 10)} for s in names}
+
+    return {
+        "baseline": sets(("block0", "layer0.q", "final", "layer0.k"), 1),
+        "qk_centered": sets(("block0", "block1", "final", "layer0.q"), np.nan),  # one seed
+        "final_centered": sets(("block0", "final"), 2),
+    }
+
+
+MEASURES = [("rank", "effective rank (dimensions)"), ("share", "top-3 PC variance share")]
+
+
+def test_geometry_residual_and_qk_sets_apart_variants_dodged(tmp_path, saved):
+    summary = {v: sets for v, sets in geometry_summary().items() if v != "final_centered"}
+    plot_geometry(summary, MEASURES, tmp_path / "centering_test_results.png", "geometry")
 
     assert_png(tmp_path / "centering_test_results.png")
     rank, share = saved[0].axes
-    assert [rank.get_title(), share.get_title()] == [title for _, title in measures]
-    assert [t.get_text() for t in rank.get_xticklabels()] == ["block0", "final", "block1"]
-    baseline, centered = (container.lines[0] for container in rank.containers)
-    assert list(baseline.get_xdata()) == pytest.approx([-0.2, 0.8])
-    assert list(centered.get_xdata()) == pytest.approx([0.2, 1.2, 2.2])
-    assert legend_labels(rank) == ["baseline", "qk_centered"]
+    assert [rank.get_title(), share.get_title()] == [title for _, title in MEASURES]
+    ticks = [(t.get_position()[0], t.get_text()) for t in rank.get_xticklabels()]
+    residual = [(0, "block0"), (1, "final"), (2, "block1")]
+    assert ticks == [*residual, (4, "layer0.q"), (5, "layer0.k")]  # a gap at 3
+    assert [rule.get_xdata()[0] for rule in rank.lines if rule.get_linestyle() == ":"] == [3]
+    assert texts(rank) == ["residual", "queries & keys"]
+    residual_base, qk_base, residual_centered, qk_centered = (c.lines[0] for c in rank.containers)
+    assert list(residual_base.get_xdata()) == pytest.approx([-0.2, 0.8])  # no line across parts
+    assert list(qk_base.get_xdata()) == pytest.approx([3.8, 4.8])
+    assert list(residual_centered.get_xdata()) == pytest.approx([0.2, 1.2, 2.2])
+    assert list(qk_centered.get_xdata()) == pytest.approx([4.2])
+    assert rank.get_legend() is None and legend_labels(share) == ["baseline", "qk_centered"]
+
+
+def test_geometry_one_row_per_group(tmp_path, saved):
+    groups = {"Q/K": ["baseline", "qk_centered"], "final": ["baseline", "final_centered", "gone"]}
+    path = tmp_path / "centering_test_results.png"
+    plot_geometry(geometry_summary(), MEASURES, path, "geometry", groups)
+
+    assert_png(path)
+    qk_rank, qk_share, final_rank, final_share = saved[0].axes
+    assert [qk_rank.get_title(), final_share.get_title()] == [
+        "Q/K: effective rank (dimensions)",
+        "final: top-3 PC variance share",
+    ]
+    assert legend_labels(qk_share) == ["baseline", "qk_centered"]  # one legend per row
+    assert legend_labels(final_share) == ["baseline", "final_centered"]
+    assert qk_rank.get_legend() is None and final_rank.get_legend() is None
+    residual_base, _, residual_final = (c.lines[0] for c in final_rank.containers)
+    assert list(residual_base.get_xdata()) == pytest.approx([-0.2, 0.8])  # 2 variants dodged
+    assert list(residual_final.get_xdata()) == pytest.approx([0.2, 1.2])
+    final_colors = {to_rgba(c.lines[0].get_color()) for c in final_rank.containers}
+    assert final_colors.isdisjoint({to_rgba(qk_rank.containers[-1].lines[0].get_color())})
+    assert [t.get_text() for t in final_rank.get_xticklabels()][-2:] == ["layer0.q", "layer0.k"]

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 BASELINE = "baseline"
 CONTROL_SUFFIX = "_normalized"
@@ -32,9 +32,17 @@ LOSS_UNIT = "nats/token"
 ITER_LABEL = "iteration (optimizer steps)"
 NO_DATA = "no variant in this suite logs this"
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
+MODULE_KINDS = (  # kind of centering module: name pattern
+    ("q", r"blocks\.\d+\.attn\.q_centering"),
+    ("k", r"blocks\.\d+\.attn\.k_centering"),
+    ("block out", r"blocks\.\d+\.centering"),
+    ("final", r"final_centering"),
+)
+QK_SETS = (".q", ".k")  # name endings of the query and key vector sets of plot_geometry
 
 Run = dict[str, Sequence[float]]  # one seed's columns: "iter" and logged values
 Style = dict[str, Any]  # color and linestyle of one variant
+Cell = tuple[Axes, str, Any, list[str]]  # a panel, its row title, its column, its variants
 
 
 def plot_comparison(
@@ -100,20 +108,22 @@ def plot_effects(contrasts: list[dict[str, Any]], path: Path | str) -> None:
 
 def plot_centering_stats(stats: dict[str, list[list[dict[str, float]]]], path: Path | str) -> None:
     """centering_stats.png: what each variant's centering does over training, mean over
-    seeds: (a) norm of the removed center relative to the vector per centering module,
-    (b) learned attention temperature per layer (band = spread over heads), (c) learned
-    adaptive strength per module, (d) attention entropy (mean over layers, band = spread
-    over layers)."""
+    seeds: (a) norm of the removed center relative to the vector per module kind (q, k,
+    block out, final; mean over layers, band = min-max over layers), (b) learned attention
+    temperature per layer (band = spread over heads), (c) learned adaptive strength per
+    module kind, (d) attention entropy (mean over layers, band = spread over layers).
+    Legends sit outside the panels, on their right."""
     runs = {v: [_columns(rows) for rows in seeds if rows] for v, seeds in stats.items()}
     runs = {v: seed_runs for v, seed_runs in runs.items() if seed_runs}
     styles = _styles(runs)
-    fig, axes = plt.subplots(2, 2, figsize=(15, 10))
+    fig, axes = plt.subplots(2, 2, figsize=(20, 10.5))
     for ax, (prefix, group_of, title, ylabel) in zip(axes.flat, STATS_PANELS, strict=True):
         _stats_panel(ax, runs, prefix, group_of, styles)
         ax.set(title=title, xlabel=ITER_LABEL, ylabel=ylabel)
     fig.suptitle(
         "Centering statistics over training, mean over seeds, measured on one batch:"
-        "\nhow much each variant's centering removes, and what it learns"
+        " how much each variant's centering removes, and what it learns\nlegend: variant,"
+        f" then module kind or layer (marker); dashed = strength-0 control (*{CONTROL_SUFFIX})"
     )
     _save(fig, path)
 
@@ -124,22 +134,24 @@ def plot_distributions(
     xlabel: str,
     value_range: tuple[float, float],
     title: str,
+    groups: dict[str, list[str]] | None = None,
 ) -> None:
     """qk_angles.png, similarity.png: per panel (e.g. a layer), the distribution of a
     per-pair value (angle, cosine similarity) for each variant as a density step
-    histogram (60 bins over ``value_range``), the variant's mean in its legend label."""
-    styles = _styles(v for variants in distributions.values() for v in variants)
-    fig, axes = _panel_grid(len(distributions), 4.5, 3.8)
+    histogram (60 bins over ``value_range``, log y: cosines pile up near 1), the variant's
+    mean in its legend label. Without ``groups``, one panel per key of ``distributions``
+    with every variant, in rows of at most 4; with ``groups`` (row title -> variants), one
+    row per group and one column per key, each panel with that group's variants."""
+    variants = list(dict.fromkeys(v for by_variant in distributions.values() for v in by_variant))
+    styles = _styles(variants)
     bins = np.linspace(*value_range, 61)
-    for ax, (panel, variants) in zip(axes, distributions.items(), strict=True):
-        for variant, values in variants.items():
-            finite = np.asarray(values, float)
-            finite = finite[np.isfinite(finite)]
-            if finite.size:
-                label = f"{variant} (mean {finite.mean():.3g})"
-                ax.hist(finite, bins, density=True, histtype="step", label=label, **styles[variant])
-        ax.set(title=panel, xlabel=xlabel, ylabel="density (per unit of x)", xlim=value_range)
-        if not _legend(ax):
+    fig, rows = _grid(list(distributions), variants, groups, 6.5, 3.8)
+    for ax, group, panel, members in (cell for row in rows for cell in row):
+        shown = {v: distributions[panel][v] for v in members if v in distributions[panel]}
+        _histogram_panel(ax, shown, bins, styles)
+        ylabel = "density (per unit of x, log scale)"
+        ax.set(title=_cell_title(group, panel), xlabel=xlabel, ylabel=ylabel, xlim=value_range)
+        if not _legend(ax, outside=True):
             _no_data(ax, "no finite values")
     fig.suptitle(title)
     _save(fig, path)
@@ -150,28 +162,28 @@ def plot_geometry(
     measures: list[tuple[str, str]],
     path: Path | str,
     title: str,
+    groups: dict[str, list[str]] | None = None,
 ) -> None:
     """centering_test_results.png: one panel per geometry measure; per vector set (layer)
-    on x, each variant's mean over seeds with its 95% CI, variants dodged side by side."""
+    on x, residual-stream sets left of the Q/K sets (names ending in ``.q``/``.k``) behind
+    a dotted separator, each variant's mean over seeds with its 95% CI, variants dodged
+    side by side. Without ``groups``, every variant in every panel, in rows of at most 4;
+    with ``groups`` (row title -> variants), one row per group and one column per measure,
+    each row with that group's variants and its own legend."""
     styles = _styles(summary)
-    sets = list(dict.fromkeys(s for sets in summary.values() for s in sets))
-    fig, axes = _panel_grid(len(measures), 5, 4)
-    width = 0.8 / max(len(summary), 1)
-    for ax, (key, measure) in zip(axes, measures, strict=True):
-        for i, (variant, per_set) in enumerate(summary.items()):
-            names = [s for s in sets if s in per_set]
-            mean, low, high = (
-                np.array([per_set[s].get(key, {}).get(bound, np.nan) for s in names], float)
-                for bound in ("mean", "low", "high")
-            )
-            x = np.array([sets.index(s) for s in names]) + (i - (len(summary) - 1) / 2) * width
-            yerr = (mean - low, high - mean)
-            ax.errorbar(x, mean, yerr, marker="o", capsize=3, label=variant, **styles[variant])
-        ax.set_xticks(range(len(sets)), sets, rotation=30, ha="right")
-        ax.set(title=measure, xlabel="vector set (layer)", ylabel=measure)
-        ax.grid(alpha=0.3, axis="y")
-    _legend(axes[0])
-    fig.suptitle(f"{title}\nmean over seeds, bars = 95% CI (no bar: one seed)")
+    positions = _set_positions(summary)
+    fig, rows = _grid(measures, list(summary), groups, 5.5, 4.2)
+    for row in rows:
+        for ax, group, (key, measure), members in row:
+            shown = {v: summary[v] for v in members if v in summary}
+            _geometry_panel(ax, shown, key, positions, styles)
+            ax.set_title(_cell_title(group, measure), pad=14)
+            ax.set(xlabel="vector set (layer)", ylabel=measure)
+        _legend(row[-1][0], outside=True)
+    fig.suptitle(
+        f"{title}\nmean over seeds, bars = 95% CI (no bar: one seed);"
+        f" dashed = strength-0 control (*{CONTROL_SUFFIX})"
+    )
     _save(fig, path)
 
 
@@ -266,12 +278,12 @@ def _columns(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
     return {key: np.array([row.get(key, np.nan) for row in rows], float) for key in keys}
 
 
-def _module_of(key: str) -> str:
-    """``center_ratio/blocks.0.attn.q_centering`` -> ``L0 q``; ``blocks.2.centering`` ->
-    ``L2 out``; ``final_centering`` -> ``final``."""
+def _kind_of(key: str) -> str:
+    """``center_ratio/blocks.0.attn.q_centering`` -> ``q`` (``k`` likewise);
+    ``blocks.2.centering`` -> ``block out``; ``final_centering`` -> ``final``; any other
+    module -> its name."""
     module = key.split("/", 1)[1]
-    block = re.fullmatch(r"blocks\.(\d+)\.(?:attn\.(\w+)_)?centering", module)
-    return f"L{block[1]} {block[2] or 'out'}" if block else module.removesuffix("_centering")
+    return next((kind for kind, form in MODULE_KINDS if re.fullmatch(form, module)), module)
 
 
 def _layer_of(key: str) -> str:
@@ -283,26 +295,29 @@ def _layer_of(key: str) -> str:
 STATS_PANELS = (
     (
         "center_ratio/",
-        _module_of,
-        "(a) removed center relative to the vector, per module",
+        _kind_of,
+        "(a) removed center relative to the vector, per module kind\n(line: mean over layers,"
+        " band: min-max over layers)",
         "‖s·c‖ / ‖x‖ (dimensionless)",
     ),
     (
         "temperature/",
         _layer_of,
-        "(b) learned attention temperature per layer (band: min-max over heads)",
+        "(b) learned attention temperature per layer\n(line: mean over heads, band: min-max"
+        " over heads)",
         "temperature (scale of cos(q, k) logits)",
     ),
     (
         "strength/",
-        _module_of,
-        "(c) learned adaptive centering strength per module",
+        _kind_of,
+        "(c) learned adaptive centering strength per module kind\n(line: mean over layers,"
+        " band: min-max over layers)",
         "strength s (0 = normalize only, 1 = full)",
     ),
     (
         "attention_entropy/",
         lambda _: "",
-        "(d) attention entropy, mean over layers (band: min-max over layers)",
+        "(d) attention entropy\n(line: mean over layers, band: min-max over layers)",
         "entropy of attention rows (nats)",
     ),
 )
@@ -335,8 +350,103 @@ def _stats_panel(
             band = _nanreduce(np.nanmin, means), _nanreduce(np.nanmax, means)
             ax.fill_between(iters, *band, color=style["color"], alpha=0.15)
     ax.grid(alpha=0.3)
-    if not _legend(ax):
+    if not _legend(ax, outside=True):
         _no_data(ax, NO_DATA)
+
+
+def _histogram_panel(
+    ax: Axes, values: dict[str, np.ndarray], bins: np.ndarray, styles: dict[str, Style]
+) -> None:
+    """Per variant: a density step histogram of its finite values, its mean in the label;
+    log y, so that a pile-up near one value does not flatten the rest."""
+    for variant, raw in values.items():
+        finite = np.asarray(raw, float)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            label = f"{variant} (mean {finite.mean():.3g})"
+            ax.hist(finite, bins, density=True, histtype="step", label=label, **styles[variant])
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.grid(alpha=0.3)
+
+
+def _set_positions(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """x of each vector set of ``summary`` per part of the axis: "residual" (the stream,
+    e.g. ``block0``, ``final``), then "queries & keys" (names ending in ``.q``/``.k``),
+    each in order of first appearance, one empty slot between them; empty parts left out."""
+    sets = list(dict.fromkeys(s for per_set in summary.values() for s in per_set))
+    parts = {
+        "residual": [s for s in sets if not s.endswith(QK_SETS)],
+        "queries & keys": [s for s in sets if s.endswith(QK_SETS)],
+    }
+    positions, start = {}, 0
+    for part, names in parts.items():
+        if names:
+            positions[part] = {s: start + i for i, s in enumerate(names)}
+            start += len(names) + 1
+    return positions
+
+
+def _geometry_panel(
+    ax: Axes,
+    summary: dict[str, dict[str, dict[str, dict[str, float]]]],
+    key: str,
+    positions: dict[str, dict[str, int]],
+    styles: dict[str, Style],
+) -> None:
+    """Per variant and part of the x axis (``_set_positions``): the mean of measure ``key``
+    per vector set with its CI, variants dodged; parts apart, named above the axes."""
+    width = 0.8 / max(len(summary), 1)
+    for i, (variant, per_set) in enumerate(summary.items()):
+        offset, label = (i - (len(summary) - 1) / 2) * width, variant
+        for part in positions.values():
+            names = [s for s in part if s in per_set]
+            if not names:
+                continue
+            mean, low, high = (
+                np.array([per_set[s].get(key, {}).get(bound, np.nan) for s in names], float)
+                for bound in ("mean", "low", "high")
+            )
+            x = np.array([part[s] for s in names]) + offset
+            yerr = (mean - low, high - mean)
+            ax.errorbar(x, mean, yerr, marker="o", capsize=3, label=label, **styles[variant])
+            label = "_nolegend_"  # one legend entry per variant
+    above = {"transform": ax.get_xaxis_transform(), "ha": "center", "va": "bottom"}
+    for part, xs in positions.items():
+        ax.text(np.mean(list(xs.values())), 1.01, part, fontsize=8, color="grey", **above)
+        if min(xs.values()) > 0:
+            ax.axvline(min(xs.values()) - 1, color="grey", linestyle=":", linewidth=1)
+    ticks = {s: x for xs in positions.values() for s, x in xs.items()}
+    ax.set_xticks(list(ticks.values()), list(ticks), rotation=30, ha="right")
+    ax.grid(alpha=0.3, axis="y")
+    if not summary:
+        _no_data(ax, "no variant of this group in the data")
+
+
+def _grid(
+    columns: Sequence[Any],
+    variants: list[str],
+    groups: dict[str, list[str]] | None,
+    width: float,
+    height: float,
+) -> tuple[Figure, list[list[Cell]]]:
+    """The panels of a figure as rows of cells. Without ``groups``: one panel per column
+    in rows of at most 4, each with every variant and no row title; with ``groups``: one
+    row per group (its title), one panel per column, each with the group's variants."""
+    if not groups:
+        fig, axes = _panel_grid(len(columns), width, height)
+        cells = [(ax, "", column, variants) for ax, column in zip(axes, columns, strict=True)]
+        return fig, [cells[i : i + 4] for i in range(0, len(cells), 4)]
+    size = (width * len(columns), height * len(groups) + 0.8)
+    fig, axes = plt.subplots(len(groups), len(columns), figsize=size, squeeze=False)
+    return fig, [
+        [(ax, group, column, members) for ax, column in zip(row, columns, strict=True)]
+        for row, (group, members) in zip(axes, groups.items(), strict=True)
+    ]
+
+
+def _cell_title(group: str, name: str) -> str:
+    return f"{group}: {name}" if group else name
 
 
 def _panel_grid(n: int, width: float, height: float) -> tuple[Figure, list[Axes]]:
@@ -350,11 +460,13 @@ def _panel_grid(n: int, width: float, height: float) -> tuple[Figure, list[Axes]
     return fig, list(axes.flat[:n])
 
 
-def _legend(ax: Axes) -> bool:
-    """A legend when the panel has labelled artists; whether it had."""
+def _legend(ax: Axes, outside: bool = False) -> bool:
+    """A legend when the panel has labelled artists, where it covers least or, ``outside``,
+    right of the axes, top-aligned; whether it had."""
     if not ax.get_legend_handles_labels()[1]:
         return False
-    ax.legend(fontsize=7, loc="best")
+    where = {"loc": "upper left", "bbox_to_anchor": (1.01, 1)} if outside else {"loc": "best"}
+    ax.legend(fontsize=7, **where)
     return True
 
 
@@ -363,6 +475,10 @@ def _no_data(ax: Axes, text: str) -> None:
 
 
 def _save(fig: Figure, path: Path | str) -> None:
+    """Written at 110 dpi after a tight layout, the suptitle pinned 0.1 in below the top
+    edge (at its default y, 2% of a tall figure, it would run into the top titles)."""
+    if title := fig.get_suptitle():
+        fig.suptitle(title, y=1 - 0.1 / fig.get_figheight())
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -16,6 +16,7 @@ embeddings.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +86,38 @@ def summarize_over_seeds(per_seed: list[Measures]) -> dict[str, dict[str, dict[s
     return out
 
 
+@dataclass
+class SuiteGeometry:
+    summary: dict[str, Any]  # variant -> set -> measure -> {mean, low, high, n}
+    distributions: dict[str, dict[str, np.ndarray]]  # figure panel -> variant -> values
+    windows: int  # windows per passage (fewer than PASSAGE_WINDOWS on a short text)
+
+
+def windows_per_passage(val_tokens: int, block_size: int) -> int:
+    windows = min(PASSAGE_WINDOWS, (val_tokens - 1) // (PASSAGES * block_size))
+    if windows < 1:
+        raise ValueError(
+            f"the validation split ({val_tokens} tokens) is too short for {PASSAGES} "
+            f"passages of block_size {block_size}"
+        )
+    return windows
+
+
 @torch.no_grad()
-def suite_geometry(
-    run_dirs: dict[str, list[Path]],
-) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+def suite_geometry(run_dirs: dict[str, list[Path]]) -> SuiteGeometry:
     """For ``run_dirs[variant]`` (one finished run per seed): the summary with CIs, and the
     pooled distributions ``distributions[figure panel][variant]``."""
     summary: dict[str, Any] = {}
     pooled: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    windows = PASSAGE_WINDOWS
     for variant, dirs in run_dirs.items():
         per_seed = []
         for run_dir in dirs:
             model, _, config = load_run(run_dir)
             data = load_data(config)
-            traces = [
-                model.trace(p)
-                for p in data.passages("val", PASSAGES, PASSAGE_WINDOWS, config.block_size)
-            ]
+            windows = windows_per_passage(len(data.val), config.block_size)
+            passages = data.passages("val", PASSAGES, windows, config.block_size)
+            traces = [model.trace(p) for p in passages]
             each = [trace_measures(t) for t in traces]
             per_seed.append(
                 {
@@ -116,4 +132,4 @@ def suite_geometry(
         name: {v: np.concatenate(arrays) for v, arrays in by_variant.items()}
         for name, by_variant in pooled.items()
     }
-    return summary, distributions
+    return SuiteGeometry(summary, distributions, windows)

@@ -1,18 +1,19 @@
 """``gptlab center-suite``: every centering variant x the same seeds, compared honestly.
 
-    gptlab center-suite --preset cpu --seeds 3 --out runs/suite
-    gptlab center-suite --preset cpu --seeds 3 --variants baseline momentum_centered --max-iters 500
+    gptlab center-suite --preset cpu --workers 2
+    gptlab center-suite --preset cpu --variants baseline qk_normalized qk_centered --seeds 8
+    gptlab center-suite --preset cpu --lr-grid 3e-4 1e-3 3e-3 --lr-grid-seeds 2
 
 Each run gets its own folder under OUT/runs/ (finished runs are skipped, interrupted ones
-resumed). Then: results.csv (one row per run), comparison.md (mean +- std, % vs baseline,
-95% CI of the paired difference, paired t-test p with Holm correction, Wilcoxon p,
-tokens/s), centering_comparison.png, and the geometry of the trained models
-(geometry.json, geometry.md, centering_test_results.png). Options other than the ones
-below are CenterConfig fields (``--max-iters 500``, ``--device cuda``, ...).
+resumed; the grid's under OUT/lr-grid/). Then: results.csv (one row per run),
+comparison.md (every variant vs baseline and every centered variant vs its strength-0
+control, paired by seed: CI, perplexity change, t-test, Holm, Wilcoxon, minimum detectable
+effect), geometry.json/.md (residual stream, final embeddings, Q and K per layer, over all
+seeds with CIs) and six figures. Options other than the ones below are CenterConfig fields
+(``--max-iters 500``, ``--device cuda``, ...).
 
-How long: each run of the cpu preset (2000 iterations) takes about 2.5 min on a 2-core
-CPU, so --seeds 3 over the 6 default variants is about 45 min (extrapolated from 200
-iterations on 2026-12-01; see docs/centering.md); --workers N runs N at a time.
+How long: a run of the cpu preset (2000 iterations) takes 2-3.5 min on one core of the
+2-core CPU VM; all 13 variants x 5 seeds with --workers 2 took TIME_TBD (docs/centering.md).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from gptlab.analysis.statistics import Contrast, paired_contrasts, summarize
 from gptlab.config import from_dict, to_dict
-from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, PASSAGES, TOP_K, suite_geometry
+from gptlab.experiments.centering.geometry import PASSAGES, TOP_K, suite_geometry
 from gptlab.experiments.centering.lr_grid import (
     HOLDOUT_FRACTION,
     best_rates,
@@ -190,10 +191,11 @@ def write_reports(
         comparison_markdown(comparison_rows(results, variants), tested, base, seeds)
     )
     finished = {v: [Path(r["run_dir"]) for r in finished_runs(results, v)] for v in variants}
+    groups = plot_groups(variants)
     plot_comparison(
         {v: [curve(d) for d in dirs] for v, dirs in finished.items()},
         {v: [r["final_val_loss"] for r in finished_runs(results, v)] for v in variants},
-        plot_groups(variants),
+        groups,
         out / "centering_comparison.png",
     )
     plot_effects([effect_entry(c) for c in tested], out / "centering_effects.png")
@@ -201,10 +203,11 @@ def write_reports(
         {v: [RunFolder(d).read_metrics() for d in dirs] for v, dirs in finished.items()},
         out / "centering_stats.png",
     )
-    summary, distributions = suite_geometry({v: d for v, d in finished.items() if d})
+    geometry = suite_geometry({v: d for v, d in finished.items() if d})
+    summary, distributions = geometry.summary, geometry.distributions
     write_json(out / "geometry.json", summary)
     (out / "geometry.md").write_text(
-        geometry_markdown(summary, seeds, PASSAGES, PASSAGE_WINDOWS, TOP_K)
+        geometry_markdown(summary, seeds, PASSAGES, geometry.windows, TOP_K)
     )
     plot_distributions(
         {k: v for k, v in distributions.items() if k.endswith("angle")},
@@ -212,6 +215,7 @@ def write_reports(
         "angle between a query and a key it may attend to (deg)",
         (0.0, 180.0),
         "Query-key angles per layer (causal pairs, pooled over heads and seeds)",
+        groups,
     )
     plot_distributions(
         {k: v for k, v in distributions.items() if k.endswith("cosine")},
@@ -219,12 +223,14 @@ def write_reports(
         "cosine similarity of two vectors",
         (-1.0, 1.0),
         "Pairwise cosine similarity of the model's vectors (pooled over seeds)",
+        groups,
     )
     plot_geometry(
         summary,
         GEOMETRY_MEASURES,
         out / "centering_test_results.png",
         f"Geometry of the trained models: mean over seeds, 95% CI ({PASSAGES} val passages)",
+        groups,
     )
 
 
