@@ -60,7 +60,9 @@ def plot_comparison(
     cutoff = (
         max((run["iter"][-1] for v in drawn for run in curves[v] if run["iter"]), default=0) / 2
     )
-    fig, axes = plt.subplots(3, len(groups), figsize=(5.5 * len(groups), 12), squeeze=False)
+    # never narrower than the two-line suptitle
+    width = max(5.5 * len(groups), 11.0)
+    fig, axes = plt.subplots(3, len(groups), figsize=(width, 12), squeeze=False)
     for column, (group, variants) in zip(axes.T, groups.items(), strict=True):
         shown = [v for v in variants if v in drawn]
         for ax, split in zip(column[:2], ("train", "val"), strict=True):

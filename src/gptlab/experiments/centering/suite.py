@@ -12,8 +12,9 @@ effect), geometry.json/.md (residual stream, final embeddings, Q and K per layer
 seeds with CIs) and six figures. Options other than the ones below are CenterConfig fields
 (``--max-iters 500``, ``--device cuda``, ...).
 
-How long: a run of the cpu preset (2000 iterations) takes 2-3.5 min on one core of the
-2-core CPU VM; all 13 variants x 5 seeds with --workers 2 took TIME_TBD (docs/centering.md).
+How long: a run of the cpu preset (2000 iterations) took 104-208 s (median 120 s) on one
+core of the 2-core CPU VM, and all 13 variants x 5 seeds with --workers 2 took 76 min plus
+5 min of reports and geometry (2026-12-01; docs/centering.md).
 """
 
 from __future__ import annotations
