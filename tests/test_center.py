@@ -48,6 +48,9 @@ def test_a_run_writes_the_whole_run_folder(tmp_path, tiny_center_config):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in rows] == [0, 3, 6]
     assert {"iter", "train_loss", "val_loss", "lr", "tokens_per_sec"} <= set(rows[-1])
+    # the centering statistics of every evaluation (analysis/centering_stats.py)
+    assert {"center_ratio/blocks.0.attn.q_centering", "temperature/layer0/head0",
+            "attention_entropy/layer0"} <= set(rows[0]) & set(rows[-1])  # fmt: skip
     saved = json.loads((run / "summary.json").read_text())
     assert saved == summary
     assert {"final_val_loss", "tokens_per_sec", "wall_time_s"} <= set(summary)
