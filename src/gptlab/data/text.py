@@ -101,6 +101,11 @@ class Vocabulary:
         return "".join(self.chars[int(i)] for i in ids)
 
 
+def check_holdout_fraction(value: float) -> None:
+    if not 0.0 <= value < 0.5:
+        raise ValueError(f"holdout_fraction = {value} must lie in [0, 0.5)")
+
+
 class CharDataset:
     """The encoded train/val splits of one text, memory-mapped from the cache.
 
@@ -108,8 +113,7 @@ class CharDataset:
     training never reads: a place to choose hyperparameters without looking at val."""
 
     def __init__(self, text_file: Path | str, holdout_fraction: float = 0.0) -> None:
-        if not 0.0 <= holdout_fraction < 0.5:
-            raise ValueError(f"holdout_fraction {holdout_fraction} must lie in [0, 0.5)")
+        check_holdout_fraction(holdout_fraction)
         self.text_file = Path(text_file)
         raw = self.text_file.read_bytes()
         folder = cache_dir() / "encoded" / hashlib.sha256(raw).hexdigest()[:16]

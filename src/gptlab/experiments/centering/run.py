@@ -27,7 +27,7 @@ import tyro
 
 from gptlab.analysis.centering_stats import centering_statistics
 from gptlab.config import check_finite, from_dict, to_dict
-from gptlab.data.text import CharDataset, resolve_text_file
+from gptlab.data.text import CharDataset, check_holdout_fraction, resolve_text_file
 from gptlab.experiments.options import parse_run_request
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 from gptlab.train.distributed import (
@@ -48,7 +48,7 @@ from gptlab.train.reproducibility import (
 from gptlab.train.run_folder import RunFolder
 from gptlab.train.schedules import warmup_cosine_lr
 
-# What each named variant centers (mode "simple", strength 1 unless it says otherwise).
+# What each named variant centers (VARIANT_DEFAULTS unless it says otherwise).
 # A "*_normalized" variant is its placement's control: the same unit length, temperature and
 # scale at strength 0, so "centered - normalized" is the effect of the centering alone.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -67,7 +67,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "full_normalized": {"qk": True, "final": True, "strength": 0.0},
     "custom": {},  # nothing until --center-qk/--center-block/--center-final say so
 }
+VARIANT_DEFAULTS = {"mode": "simple", "strength": 1.0}
 PLACEMENTS = ("qk", "block", "final")
+
+
+def variant_spec(variant: str) -> dict[str, Any]:
+    """The named variant's centering fields, its defaults filled in."""
+    return VARIANT_DEFAULTS | VARIANTS[variant]
 
 
 def placements(variant: str) -> tuple[str, ...]:
@@ -76,17 +82,11 @@ def placements(variant: str) -> tuple[str, ...]:
 
 def control_of(variant: str) -> str | None:
     """The named variant with the same placements at strength 0, for a centering variant."""
-    spec = VARIANTS[variant]
-    if variant == "custom" or not placements(variant) or spec.get("strength", 1.0) == 0:
+    where = placements(variant)
+    if variant == "custom" or not where or variant_spec(variant)["strength"] == 0:
         return None
-    return next(
-        (
-            name
-            for name, other in VARIANTS.items()
-            if other.get("strength", 1.0) == 0 and placements(name) == placements(variant)
-        ),
-        None,
-    )
+    controls = (n for n in VARIANTS if variant_spec(n)["strength"] == 0 and placements(n) == where)
+    return next(controls, None)
 
 
 DTYPES = ("auto", "float32", "bfloat16")
@@ -209,7 +209,7 @@ def centering_config(config: CenterConfig) -> CenteringConfig:
     """The variant's centering with the explicit flags applied on top."""
     if config.variant not in VARIANTS:
         raise ValueError(f"unknown variant {config.variant!r}; known: {list(VARIANTS)}")
-    fields = {"mode": "simple", "strength": 1.0} | VARIANTS[config.variant]
+    fields = variant_spec(config.variant)
     overrides = {
         "mode": config.centering_mode,
         "strength": config.centering_strength,
@@ -273,8 +273,7 @@ def check_config(config: CenterConfig) -> None:
     for name in ("beta1", "beta2"):
         if not 0 <= getattr(config, name) < 1:
             raise ValueError(f"{name} = {getattr(config, name)} must lie in [0, 1)")
-    if not 0 <= config.holdout_fraction < 0.5:
-        raise ValueError(f"holdout_fraction = {config.holdout_fraction} must lie in [0, 0.5)")
+    check_holdout_fraction(config.holdout_fraction)
     if config.num_threads < 0:
         raise ValueError(f"num_threads = {config.num_threads} must be >= 0")
     if config.dtype not in DTYPES:

@@ -184,8 +184,9 @@ def plot_groups(variants: list[str]) -> dict[str, list[str]]:
 
 def write_reports(
     out: Path, base: CenterConfig, seeds: list[int], variants: list[str], results: list[dict]
-) -> None:
-    """results.csv, comparison.md, geometry.md/json, and the six figures."""
+) -> list[Contrast]:
+    """results.csv, comparison.md, geometry.md/json, and the six figures; the contrasts
+    comparison.md reports."""
     write_results_csv(results, out / "results.csv")
     tested = contrasts(results, variants)
     (out / "comparison.md").write_text(
@@ -233,6 +234,7 @@ def write_reports(
         f"Geometry of the trained models: mean over seeds, 95% CI ({PASSAGES} val passages)",
         groups,
     )
+    return tested
 
 
 def effect_entry(c: Contrast) -> dict[str, Any]:
@@ -274,10 +276,10 @@ def run_suite(
     results, grid_results = every[: len(configs)], every[len(configs) :]
     if int(os.environ.get("RANK", 0)) != 0:  # under torchrun only the main process reports
         return results
-    write_reports(out, base, seeds, variants, results)
+    tested = write_reports(out, base, seeds, variants, results)
     if grid:
         rows = best_rates(grid_results, variants)
-        checks = ranking_checks(rows, contrasts(results, variants))
+        checks = ranking_checks(rows, tested)
         with open(out / "comparison.md", "a") as f:
             f.write("\n" + lr_grid_markdown(rows, checks, grid_seeds, HOLDOUT_FRACTION))
     return results
@@ -324,13 +326,13 @@ def main(argv: list[str]) -> int:
         raise ValueError(f"--first-seed {args.first_seed} must be >= 0")
     if args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
+    if not 1 <= args.lr_grid_seeds <= args.seeds:
+        raise ValueError(f"--lr-grid-seeds {args.lr_grid_seeds} must lie in [1, --seeds]")
     base = parse_config(rest, CenterConfig, PRESETS[args.preset], "gptlab center-suite")
     pick_device(base.device)  # before the suite folder is written, not in every run
     out = args.out or Path("runs") / f"center-suite-{args.preset}"
     check_out_dir(out)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    if not 1 <= args.lr_grid_seeds <= args.seeds:
-        raise ValueError(f"--lr-grid-seeds {args.lr_grid_seeds} must lie in [1, --seeds]")
     run_suite(
         base,
         seeds,
