@@ -7,8 +7,12 @@ import pytest
 from scipy import stats
 
 from gptlab.analysis.statistics import (
+    censored,
     censored_median_ci,
+    fisher_fewer,
     holm,
+    kaplan_meier,
+    logrank_later,
     mean_ci,
     minimum_detectable_effect,
     paired_comparison,
@@ -140,3 +144,35 @@ def test_paired_contrasts_pair_by_seed_and_share_one_holm_correction():
     assert ratio == pytest.approx(math.exp(-0.04)) and low < ratio < high
     spread = np.std([-0.05, -0.05, -0.02], ddof=1)
     assert beyond.mde == pytest.approx(minimum_detectable_effect(spread, 3))
+
+
+def test_logrank_later_reads_the_side_and_counts_censored_runs():
+    late = [100, 200, 300, None, None, None, None, None]  # 3 of 8 by the budget
+    early = [50, 60, 70, 80, 90, 100, 110, 120]
+    assert logrank_later(late, 2000, early, 2000) < 0.001
+    assert logrank_later(early, 2000, late, 2000) > 0.999
+    # no event in either group, or an empty group: no evidence
+    assert logrank_later([None] * 8, 2000, [None] * 8, 2000) == 1.0
+    assert logrank_later([], 2000, early, 2000) == 1.0
+
+
+def test_censored_takes_one_bound_per_run_or_one_for_all():
+    data = censored([3.0, None, None], [9.0, 10.0, 5.0])
+    assert data._uncensored.tolist() == [3.0] and sorted(data._right.tolist()) == [5.0, 10.0]
+    assert censored([None, 1.0], 7.0)._right.tolist() == [7.0]
+    with pytest.raises(ValueError, match="2 censoring bounds for 3 times"):
+        censored([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_fisher_fewer_is_one_sided():
+    assert fisher_fewer(0, 8, 8, 8) == pytest.approx(1 / 12870)
+    assert fisher_fewer(8, 8, 0, 8) == 1.0
+    assert fisher_fewer(4, 8, 4, 8) > 0.5
+
+
+def test_kaplan_meier_with_censoring_at_the_budget_is_the_share_with_exact_bands():
+    curve = kaplan_meier([100, 300, None, 300], 2000)
+    assert curve.times == [0.0, 100.0, 300.0, 2000.0]
+    assert curve.share == [0.0, 0.25, 0.75, 0.75]
+    assert (curve.low[2], curve.high[2]) == pytest.approx(proportion_ci(3, 4))
+    assert kaplan_meier([None, None], 50).share == [0.0, 0.0]

@@ -221,3 +221,76 @@ def proportion_ci(successes: int, trials: int, confidence: float = 0.95) -> tupl
         raise ValueError(f"need 0 <= successes ({successes}) <= trials ({trials}), trials >= 1")
     interval = stats.binomtest(successes, trials).proportion_ci(confidence, method="exact")
     return float(interval.low), float(interval.high)
+
+
+Bounds = float | Sequence[float]
+
+
+def censored(times: Sequence[float | None], bounds: Bounds) -> stats.CensoredData:
+    """Event times, with ``None`` (no event seen) right-censored at its bound: one budget for
+    every run, or one bound per run (aligned with ``times``)."""
+    if isinstance(bounds, int | float):
+        bounds = [bounds] * len(times)
+    if len(bounds) != len(times):
+        raise ValueError(f"{len(bounds)} censoring bounds for {len(times)} times")
+    return stats.CensoredData(
+        uncensored=[float(t) for t in times if t is not None],
+        right=[float(b) for t, b in zip(times, bounds, strict=True) if t is None],
+    )
+
+
+def logrank_later(
+    times: Sequence[float | None],
+    bounds: Bounds,
+    other: Sequence[float | None],
+    other_bounds: Bounds,
+) -> float:
+    """One-sided log-rank p-value that the events of ``times`` come later (or never) than
+    those of ``other``, with the runs that never got there censored at their bound (see
+    :func:`censored`). Groups without a single event between them, or an empty group, give
+    no evidence either way: p = 1."""
+    if not times or not other or all(t is None for t in [*times, *other]):
+        return 1.0
+    # scipy's statistic is (observed - expected) events of the first group over its sd, so
+    # few events in the first group (it survives longer) is the lower tail, 'less'
+    result = stats.logrank(
+        censored(times, bounds), censored(other, other_bounds), alternative="less"
+    )
+    return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
+
+
+def fisher_fewer(successes: int, trials: int, other_successes: int, other_trials: int) -> float:
+    """One-sided Fisher exact p-value that the first share of successes is the smaller."""
+    table = [[successes, trials - successes], [other_successes, other_trials - other_successes]]
+    return float(stats.fisher_exact(table, alternative="less").pvalue)
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """Share of runs that had the event by each time, with a pointwise exact 95% CI, as a
+    step function starting at (0, 0)."""
+
+    times: list[float]
+    share: list[float]
+    low: list[float]
+    high: list[float]
+
+
+def kaplan_meier(times: Sequence[float | None], budget: float) -> KaplanMeier:
+    """1 - Kaplan-Meier survival of times censored at one common ``budget`` (``None``).
+
+    With every censoring at the end, as in a sweep, the estimate is exactly the share of
+    runs with an event by then (no run leaves the risk set early), so its Clopper-Pearson
+    interval is exact at every time, where Greenwood's is undefined at shares of 0 and 1.
+    """
+    n = len(times)
+    steps = sorted({float(t) for t in times if t is not None})
+    points = [0.0, *steps, float(budget)]
+    counts = [sum(t is not None and t <= x for t in times) for x in points]
+    intervals = [proportion_ci(k, n) for k in counts]
+    return KaplanMeier(
+        points,
+        [k / n for k in counts],
+        [low for low, _ in intervals],
+        [high for _, high in intervals],
+    )
