@@ -37,23 +37,35 @@ def plot_phase_diagram(
     table: Sequence[dict[str, Any]], x_axis: str, y_axis: str, budget: int, title: str = ""
 ) -> Figure:
     """Heat maps over (x, y): share of seeds that generalized within the budget, median
-    generalization epoch (log colour) and, beside it, median memorization epoch."""
+    generalization epoch (log colour), median memorization epoch and median delay
+    (generalization / memorization epoch)."""
     xs, ys = _values(table, x_axis), _values(table, y_axis)
-    grids = {k: np.full((len(ys), len(xs)), np.nan) for k in ("share", "general", "memorized")}
+    kinds = ("share", "general", "memorized", "delay")
+    grids = {k: np.full((len(ys), len(xs)), np.nan) for k in kinds}
     labels = np.full((len(ys), len(xs)), "", dtype=object)
     for row in table:
         i, j = ys.index(row[y_axis]), xs.index(row[x_axis])
         grids["share"][i, j] = row["share"]
         grids["general"][i, j] = row["median_generalized_epoch"]
         grids["memorized"][i, j] = row["median_memorized_epoch"]
+        grids["delay"][i, j] = row.get("median_delay", np.nan)
         labels[i, j] = f"{row['generalized']}/{row['runs']}"
-    fig = Figure(figsize=(15, 4.6), layout="constrained")
-    panels = fig.subplots(1, 3)
+    fig = Figure(figsize=(20, 4.6), layout="constrained")
+    panels = fig.subplots(1, 4)
     _heat_map(panels[0], grids["share"], labels, "share of seeds that generalized", None)
     _heat_map(
         panels[1], grids["general"], None, f"median generalization epoch (<= {budget})", budget
     )
     _heat_map(panels[2], grids["memorized"], None, "median memorization epoch", budget)
+    finite = grids["delay"][np.isfinite(grids["delay"])]
+    _heat_map(
+        panels[3],
+        grids["delay"],
+        None,
+        "median delay (generalization / memorization)",
+        max(2.0, float(finite.max())) if finite.size else 2.0,
+        digits=1,
+    )
     for panel in panels:
         panel.set_xticks(range(len(xs)), [f"{v:g}" if _is_number(v) else v for v in xs])
         panel.set_yticks(range(len(ys)), [f"{v:g}" if _is_number(v) else v for v in ys])
@@ -63,10 +75,12 @@ def plot_phase_diagram(
     return fig
 
 
-def _heat_map(ax, grid: np.ndarray, labels, title: str, budget: int | None) -> None:
+def _heat_map(
+    ax, grid: np.ndarray, labels, title: str, budget: float | None, digits: int = 0
+) -> None:
     if budget is None:  # a share in [0, 1]
         image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    else:  # epochs on one log scale [1, budget] for both panels; never (+inf) is grey
+    else:  # epochs (or delays) on a log scale [1, budget]; never (+inf) is grey
         cmap = matplotlib.colormaps["magma_r"].with_extremes(bad="lightgray")
         shown = np.where(np.isfinite(grid), grid, np.nan)
         image = ax.imshow(shown, origin="lower", cmap=cmap, norm=LogNorm(1, budget), aspect="auto")
@@ -77,7 +91,7 @@ def _heat_map(ax, grid: np.ndarray, labels, title: str, budget: int | None) -> N
         elif np.isinf(value):
             text = "never"
         else:
-            text = "" if np.isnan(value) else f"{value:.0f}"
+            text = "" if np.isnan(value) else f"{value:.{digits}f}"
         box = {"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 1}
         ax.text(j, i, text, ha="center", va="center", fontsize=9, bbox=box)
     ax.set_title(title)
@@ -135,3 +149,84 @@ def plot_sweep_line(
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str = "") -> Figure:
+    """Kaplan-Meier curves: share of seeds stably generalized by each epoch, one per grid
+    point, with exact 95% bands (``curves``: label -> statistics.KaplanMeier)."""
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for label, curve in curves.items():
+        (line,) = ax.step(curve.times, curve.share, where="post", label=label)
+        ax.fill_between(
+            curve.times, curve.low, curve.high, step="post", alpha=0.12, color=line.get_color()
+        )
+    ax.set_xlim(0, budget)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("share of seeds generalized for good\n(Kaplan-Meier, exact 95% band)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"{title}: time to stable generalization (never = censored at {budget})")
+    return fig
+
+
+def plot_matched_sharpness(measured: Sequence[dict[str, Any]]) -> Figure:
+    """Top Hessian eigenvalue and trace against training loss: the run that groks in its two
+    phases, and the loss-matched snapshots of its weight-decay-0 control (lines join each
+    pair). ``measured``: matched_sharpness.measure_pair of each seed."""
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    panels = fig.subplots(1, 2)
+    colors = {"memorized": "tab:orange", "generalized": "tab:blue"}
+    for panel, measure, name in zip(
+        panels,
+        ("hessian_top_eig", "hessian_trace"),
+        ("top Hessian eigenvalue", "Hessian trace (Hutchinson)"),
+        strict=True,
+    ):
+        for index, seed in enumerate(measured):
+            for phase, values in seed["phases"].items():
+                first = index == 0
+                panel.scatter(
+                    values["train_loss"],
+                    values[measure],
+                    color=colors[phase],
+                    label=f"groks, {phase} phase" if first else None,
+                )
+                panel.scatter(
+                    values["control_train_loss"],
+                    values[f"control_{measure}"],
+                    color=colors[phase],
+                    marker="x",
+                    label=f"wd 0 control, matched to {phase}" if first else None,
+                )
+                for pair in zip(
+                    values["train_loss"],
+                    values["control_train_loss"],
+                    values[measure],
+                    values[f"control_{measure}"],
+                    strict=True,
+                ):
+                    panel.plot(pair[:2], pair[2:], color=colors[phase], lw=0.6, alpha=0.5)
+        _log_if_positive(panel)
+        panel.set_xlabel("full-batch training loss")
+        panel.set_ylabel(name)
+        panel.set_title(f"{name} at matched training loss")
+    panels[0].legend(fontsize=8)
+    fig.suptitle(
+        f"Claim 4: sharpness of a run that groks vs a wd-0 run at the same loss "
+        f"({len(measured)} seeds)"
+    )
+    return fig
+
+
+def _log_if_positive(ax) -> None:
+    """Log axes where every plotted value allows them (a Hutchinson trace can come out <= 0,
+    and a run with no snapshot in a phase plots nothing)."""
+    points = [c.get_offsets() for c in ax.collections]
+    values = np.concatenate(points) if points else np.empty((0, 2))
+    if len(values) and (values[:, 0] > 0).all():
+        ax.set_xscale("log")
+    if len(values) and (values[:, 1] > 0).all():
+        ax.set_yscale("log")
+    if not len(values):
+        ax.text(0.5, 0.5, "no snapshot in either phase", ha="center", transform=ax.transAxes)

@@ -200,8 +200,9 @@ def collect(
 def summarize(
     rows: Sequence[dict[str, Any]], axes: Sequence[str], confidence: float = 0.95
 ) -> list[dict[str, Any]]:
-    """Per grid point over seeds: share that generalized (exact CI) and median epochs to
-    memorize and to generalize (order-statistic CI; never = +inf, i.e. censored). Diverged
+    """Per grid point over seeds: share that generalized (exact CI), median epochs to
+    memorize and to generalize (order-statistic CI; never = +inf, i.e. censored) and the
+    median delay, generalization / memorization epoch (over runs that memorized). Diverged
     runs are counted, and kept out of every statistic."""
     points: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
@@ -215,6 +216,13 @@ def summarize(
         share_low, share_high = proportion_ci(grokked, len(runs), confidence)
         general = censored_median_ci([r["generalized_epoch"] for r in runs], confidence)
         memorized = censored_median_ci([r["memorized_epoch"] for r in runs], confidence)
+        delays = [
+            None
+            if r["generalized_epoch"] is None
+            else r["generalized_epoch"] / r["memorized_epoch"]
+            for r in runs
+            if r["memorized_epoch"] is not None
+        ]
         table.append(
             {
                 **dict(zip(axes, key, strict=True)),
@@ -229,6 +237,7 @@ def summarize(
                 "generalized_high": general.high,
                 "ci_coverage": general.confidence,
                 "median_memorized_epoch": memorized.median,
+                "median_delay": censored_median_ci(delays).median if delays else float("nan"),
                 "median_final_test_acc": float(np.median([r["final_test_acc"] for r in runs])),
                 "median_wall_time_s": float(np.median([r["wall_time_s"] for r in runs])),
             }
