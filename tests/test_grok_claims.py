@@ -1,100 +1,232 @@
-"""The claims report: verdict rules on known tables, and one tiny end-to-end report."""
+"""The claims report: verdict logic on synthetic sweeps, the loss-matched sharpness pieces,
+and one tiny end-to-end report that resumes."""
 
 import dataclasses
 import math
 
+import pytest
+
+from gptlab.cli import main as cli
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.claims import (
+    README_BEGIN,
+    README_END,
     ClaimsPlan,
-    claim_model_size,
+    Decision,
+    bracket_text,
+    claim_init_scale,
+    claim_large_models,
+    claim_less_data_longer_delay,
+    claim_less_data_sooner,
     claim_sharpness,
-    claim_train_fraction,
+    claim_small_models,
     claim_weight_decay,
-    delay_ratio,
+    decide,
+    delays,
     run_claims,
+    update_readme,
+)
+from gptlab.experiments.grokking.matched_sharpness import evenly, log_ratios, phase_snapshots
+
+BUDGET = 2000
+
+
+def runs(count: int, generalized, memorized=100, status="finished", **values) -> list[dict]:
+    """``count`` runs at one grid point; ``generalized``: one epoch for all, or a list."""
+    epochs = generalized if isinstance(generalized, list) else [generalized] * count
+    return [
+        {
+            **values,
+            "seed": seed,
+            "status": status,
+            "memorized_epoch": memorized,
+            "generalized_epoch": epochs[seed],
+        }
+        for seed in range(count)
+    ]
+
+
+def decided(decision: Decision) -> str:
+    return decide([decision], alpha=0.05)[0].verdict
+
+
+def test_decide_holm_corrects_over_rows_and_reads_the_side():
+    def row(claimed, opposite):
+        return Decision("c", "e", "r", "t", claimed, opposite, "f.png")
+
+    rows = decide([row(0.001, 0.999), row(0.999, 0.001), row(0.02, 0.98)], alpha=0.05)
+    assert [r.verdict for r in rows] == ["supported", "contradicted", "supported"]
+    # two-sided p 0.002, 0.002 and 0.04 times 3, 2 and 1, kept monotone
+    assert [r.holm_p for r in rows] == pytest.approx([0.006, 0.006, 0.04])
+    rows = decide([row(0.001, 0.999), row(0.02, 0.98)], alpha=0.05)
+    assert rows[1].verdict == "supported"
+    rows = decide([row(0.001, 0.999), row(0.02, 0.98), row(0.02, 0.98)], alpha=0.05)
+    assert rows[1].verdict == "inconclusive" and rows[1].holm_p == pytest.approx(0.08)
+
+
+def test_weight_decay_is_supported_only_when_wd_0_generalizes_in_fewer_seeds():
+    never = runs(8, None, weight_decay=0.0) + runs(8, 900, weight_decay=1.0)
+    decision = claim_weight_decay(never, 1.0, BUDGET)
+    assert decision.p_claimed == pytest.approx(1 / 12870)  # 0/8 vs 8/8: 1 / C(16, 8)
+    assert decided(decision) == "supported"
+    assert "wd 0: 0/8" in decision.result and "wd 1: 8/8" in decision.result
+    # 2 of 8 without decay vs 3 of 8 with it: inside the noise of 8 seeds
+    close = runs(8, [500] * 2 + [None] * 6, weight_decay=0.0)
+    close += runs(8, [500] * 3 + [None] * 5, weight_decay=1.0)
+    assert decided(claim_weight_decay(close, 1.0, BUDGET)) == "inconclusive"
+    both = runs(8, 300, weight_decay=0.0) + runs(8, 900, weight_decay=1.0)
+    assert decided(claim_weight_decay(both, 1.0, BUDGET)) == "inconclusive"
+
+
+def test_diverged_runs_are_left_out_of_the_tests():
+    rows = runs(8, None, weight_decay=0.0) + runs(8, 900, weight_decay=1.0)
+    rows += runs(3, None, status="diverged", weight_decay=1.0)
+    assert claim_weight_decay(rows, 1.0, BUDGET).p_claimed == pytest.approx(1 / 12870)
+
+
+def test_model_size_rows_bracket_and_compare_the_extremes_with_the_base():
+    config = dataclasses.replace(grok.PRESETS["grok"], d_model=64)
+    rows = runs(8, None, d_model=4) + runs(8, [900] * 4 + [None] * 4, d_model=8)
+    rows += runs(8, 1000, d_model=64) + runs(8, 150, d_model=128)
+    assert bracket_text(rows, [4, 8, 64, 128]) == (
+        "bracketed: d_model 4 never generalizes, 64 always does"
+    )
+    assert bracket_text(rows[8:], [8, 64, 128]).startswith("not bracketed")
+    assert decided(claim_small_models(rows, config, BUDGET)) == "supported"
+    large = claim_large_models(rows, 64, BUDGET)  # delay x1.5 vs x10, same memorization
+    assert decided(large) == "supported" and "d_model 128 vs 64" in large.experiment
+    slow = rows[:24] + runs(8, 1900, d_model=128)
+    assert decided(claim_large_models(slow, 64, BUDGET)) == "contradicted"
+
+
+def test_delays_censor_runs_that_never_generalized_at_budget_over_memorization():
+    ratios, bounds = delays(runs(2, [400, None], memorized=200) + runs(1, None, None), BUDGET)
+    assert ratios == [2.0, None] and bounds == [10.0, 10.0]
+
+
+def test_train_fraction_rows_split_speed_and_delay():
+    # the literature: more data generalizes sooner, and the delay is longer with less data
+    rows = runs(8, 1500, memorized=100, train_fraction=0.3)
+    rows += runs(8, 300, memorized=100, train_fraction=0.6)
+    assert decided(claim_less_data_sooner(rows, BUDGET)) == "contradicted"
+    assert decided(claim_less_data_longer_delay(rows, BUDGET)) == "supported"
+    # never generalizing with less data: a censored, still longer delay
+    rows = runs(8, None, memorized=100, train_fraction=0.3) + rows[8:]
+    assert decided(claim_less_data_longer_delay(rows, BUDGET)) == "supported"
+
+
+def test_init_scale_compares_the_extremes_at_the_base_weight_decay():
+    rows = runs(8, 800, init_scale=1.0, weight_decay=1.0)
+    rows += runs(8, 1600, init_scale=10.0, weight_decay=1.0)
+    rows += runs(8, 100, init_scale=10.0, weight_decay=3.0)  # another wd: not in the test
+    assert decided(claim_init_scale(rows, 1.0, BUDGET)) == "supported"
+    assert "init x10, wd 3: 8/8" in claim_init_scale(rows, 1.0, BUDGET).result
+
+
+def matched(memorized_ratio: float, generalized_ratio: float, snapshots: int = 5) -> dict:
+    """A measure_pair result whose sharpness is ``ratio`` times the control's per phase."""
+    phases = {}
+    for phase, ratio in (("memorized", memorized_ratio), ("generalized", generalized_ratio)):
+        control = [10.0 + i for i in range(snapshots)]
+        phases[phase] = {
+            "epoch": list(range(snapshots)),
+            "train_loss": [0.1] * snapshots,
+            "control_train_loss": [0.1] * snapshots,
+            "hessian_top_eig": [ratio * c for c in control],
+            "control_hessian_top_eig": control,
+            "hessian_trace": [ratio * 5 * c for c in control],
+            "control_hessian_trace": [5 * c for c in control],
+        }
+    return {"phases": phases}
+
+
+def test_sharpness_claim_tests_the_change_of_the_loss_matched_ratio_over_seeds():
+    flatter = [matched(2.0, 0.5 + 0.1 * s) for s in range(4)]
+    assert log_ratios(flatter[0], "hessian_top_eig")["change"] == pytest.approx(math.log(0.25))
+    decision = claim_sharpness(flatter)
+    assert decided(decision) == "supported" and "4 of 4 seeds" in decision.result
+    sharper = [matched(0.5, 2.0 + 0.1 * s) for s in range(4)]
+    assert decided(claim_sharpness(sharper)) == "contradicted"
+    missing = [matched(2.0, 0.5, snapshots=0) for _ in range(4)]
+    assert decided(claim_sharpness(missing)) == "inconclusive"
+    assert "0 of 4 seeds" in claim_sharpness(missing).result
+
+
+def test_phase_snapshots_take_the_plateau_and_the_stable_phase_evenly():
+    rows = [{"epoch": e, "test_acc": 0.2, "train_loss": 0.1} for e in range(10, 110, 10)]
+    rows += [{"epoch": e, "test_acc": 1.0, "train_loss": 0.01} for e in range(110, 210, 10)]
+    rows[12]["test_acc"] = 0.5  # a dip at 130: stable only from 140
+    snaps = list(range(0, 201, 10))
+    phases = phase_snapshots(rows, 30, snaps, 0.99, per_phase=3)
+    assert phases == {"memorized": [30, 70, 100], "generalized": [140, 170, 200]}
+    assert phase_snapshots(rows, None, snaps, 0.99, 3)["memorized"] == []
+    assert evenly([1, 2], 5) == [1, 2]
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold table\n{README_END}\noutro\n")
+    update_readme(readme, "| new |")
+    assert readme.read_text() == f"intro\n{README_BEGIN}\n| new |\n{README_END}\noutro\n"
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="no grok-claims markers"):
+        update_readme(tmp_path / "plain.md", "| new |")
+
+
+def test_cli_refuses_a_readme_without_markers_before_any_run(tmp_path, capsys):
+    (tmp_path / "plain.md").write_text("no markers")
+    out = tmp_path / "claims"
+    assert cli(["grok-claims", "--out", str(out), "--readme", str(tmp_path / "plain.md")]) == 2
+    assert "no grok-claims markers" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_plan_without_its_base_values_is_refused():
+    plan = dataclasses.replace(TINY, weight_decays=[0.1, 1.0])
+    with pytest.raises(ValueError, match="weight_decays .* must include 0"):
+        plan.check()
+    with pytest.raises(ValueError, match="d_models"):
+        dataclasses.replace(TINY, d_models=[8, 32]).check()
+
+
+TINY = ClaimsPlan(
+    base=dataclasses.replace(grok.PRESETS["smoke"], eval_every=2, checkpoint_every=10),
+    seeds=2,
+    max_epochs=8,
+    weight_decays=[0.0, 1.0],
+    d_models=[8, 32, 64],
+    train_fractions=[0.4, 0.7],
+    init_scales=[1.0, 3.0],
+    phase_weight_decays=[1.0],
+    sharpness_seeds=2,
+    snapshot_every=2,
+    per_phase=2,
 )
 
 
-def point(share: float, median: float, **values) -> dict:
-    return {**values, "share": share, "median_generalized_epoch": median}
-
-
-def run(memorized, generalized, **values) -> dict:
-    return {**values, "memorized_epoch": memorized, "generalized_epoch": generalized}
-
-
-def test_weight_decay_verdicts():
-    grokked = point(1.0, 300, weight_decay=1.0)
-    never = point(0.0, math.inf, weight_decay=0.0)
-    assert claim_weight_decay([never, grokked])[0] == "supported"
-    rare = point(1 / 3, 900, weight_decay=1.0, generalized=1, runs=3)
-    assert claim_weight_decay([never, rare])[0].startswith("suggestive: no seed")
-    partly = claim_weight_decay([point(1 / 3, 900, weight_decay=0.0), grokked])[0]
-    assert partly.startswith("partly")
-    assert claim_weight_decay([point(1.0, 200, weight_decay=0.0), grokked])[0] == "not supported"
-
-
-def test_delay_counts_never_as_infinite_and_skips_runs_that_never_memorized():
-    assert delay_ratio([run(100, 300), run(100, None), run(None, None)]) == math.inf
-    assert delay_ratio([run(100, 300), run(100, 200), run(200, 200)]) == 2.0
-
-
-def test_model_size_verdict_reads_the_fixed_axis_from_the_runs():
-    rows = [run(100, None, d_model=8, d_ff=64), run(100, 1000, d_model=32, d_ff=64)]
-    rows += [run(100, 120, d_model=128, d_ff=64)]
-    table = [point(0.0, math.inf, d_model=8), point(1.0, 1000, d_model=32)]
-    table += [point(1.0, 120, d_model=128)]
-    verdict, _, delays = claim_model_size(table, rows, ["d_model"])
-    assert verdict == "supported"
-    assert delays[(32,)] == 10 and delays[(128,)] == 1.2
-    table[2]["share"] = 0.0
-    verdict = claim_model_size(table, rows, ["d_model"])[0]
-    assert (
-        verdict == "half: the smallest fails; the largest never generalized, so its "
-        "transition is untested"
+def test_a_tiny_report_has_a_verdict_per_row_its_figures_and_resumes(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_BEGIN}\n{README_END}\n")
+    text = run_claims(TINY, tmp_path / "out", workers=1, readme=readme)
+    verdicts = [line for line in text.split("## Results")[0].splitlines() if "| **" in line]
+    assert len(verdicts) == 7
+    assert all(
+        v.endswith(("**supported** |", "**contradicted** |", "**inconclusive** |"))
+        for v in verdicts
     )
-
-
-def test_train_fraction_verdict_follows_share_then_speed():
-    rows = [run(100, 900, train_fraction=0.3), run(50, 100, train_fraction=0.7)]
-    table = [point(1.0, 900, train_fraction=0.3), point(1.0, 100, train_fraction=0.7)]
-    assert claim_train_fraction(table, rows)[0].startswith("contradicted")
-    table[1]["share"] = 0.0
-    assert claim_train_fraction(table, rows)[0] == "supported"
-    table[0]["share"] = 0.0
-    assert claim_train_fraction(table, rows)[0].startswith("inconclusive")
-
-
-def test_sharpness_verdict_compares_the_snapshots_at_the_two_epochs():
-    result = {"epochs": [10, 20, 30], "sharpness": {"hessian_top_eig": [5.0, 9.0, 2.0]}}
-    result["sharpness"]["hessian_trace"] = [50.0, 80.0, 20.0]
-    verdict, _, text = claim_sharpness(result, (20, 30))
-    assert verdict == "supported" and "peak top eigenvalue 9 at epoch 20" in text
-    assert claim_sharpness(result, (10, 20))[0] == "not supported"
-    assert claim_sharpness(result, (10, None))[0].startswith("untested")
-
-
-def test_a_tiny_report_has_one_row_per_claim_and_its_figures(tmp_path):
-    plan = ClaimsPlan(
-        base=dataclasses.replace(grok.PRESETS["smoke"], eval_every=2, checkpoint_every=10),
-        seeds=1,
-        max_epochs=6,
-        weight_decays=[0.0, 1.0],
-        d_models=[8, 16],
-        d_ffs=[32],
-        train_fractions=[0.4, 0.6],
-        snapshot_every=2,
-    )
-    text = run_claims(plan, tmp_path, workers=1)
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
-    assert len(rows) == 1 + 4  # header + claims
     for figure in (
-        "claim1-weight-decay/phase_diagram.png",
+        "claim1-weight-decay/generalization_curves.png",
         "claim2-model-size/phase_diagram.png",
-        "claim3-train-fraction/phase_diagram.png",
-        "claim4-sharpness/plots/sharpness.png",
-        "claim4-sharpness/plots/mechanism.png",
-        "claim4-sharpness/plots/trajectory.png",
+        "claim3-train-fraction/generalization_curves.png",
+        "claim4-sharpness/matched_sharpness.png",
+        "claim5-init-scale/phase_diagram.png",
     ):
-        assert (tmp_path / figure).stat().st_size > 5_000, figure
-    assert (tmp_path / "claims.md").read_text() == text
+        assert (tmp_path / "out" / figure).stat().st_size > 5_000, figure
+    assert (tmp_path / "out" / "claims.md").read_text() == text
+    assert verdicts[0] in readme.read_text()
+    # a second call reuses every run and measure: nothing is retrained or re-measured
+    summary = tmp_path / "out/claim1-weight-decay/weight_decay=0.0/seed-0/summary.json"
+    measure = tmp_path / "out/claim4-sharpness/weight_decay=1.0/seed-0/matched_sharpness.json"
+    stamps = summary.stat().st_mtime_ns, measure.stat().st_mtime_ns
+    assert run_claims(TINY, tmp_path / "out", workers=1) == text
+    assert (summary.stat().st_mtime_ns, measure.stat().st_mtime_ns) == stamps

@@ -11,8 +11,10 @@ All vectors are flat: one 1-D tensor over every parameter, in the order of ``par
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 HVP = Callable[[torch.Tensor], torch.Tensor]
@@ -101,3 +103,12 @@ def sharpness(
         "hessian_top_eig": float(ritz[-1]),
         "hessian_trace": hutchinson_trace(hvp, dim, trace_samples, generator),
     }
+
+
+def nearest_on_log_scale(values: Sequence[float], candidates: Sequence[float]) -> list[int]:
+    """For each of ``values``, the index of the candidate closest to it in log space (losses
+    span orders of magnitude: 1e-3 is as far from 1e-2 as 1e-2 from 1e-1)."""
+    if not candidates:
+        raise ValueError("nearest_on_log_scale needs at least one candidate")
+    logs = np.log(np.asarray(candidates, dtype=float))
+    return [int(np.argmin(np.abs(logs - math.log(v)))) for v in values]

@@ -1,371 +1,610 @@
-"""``gptlab grok-claims``: test the seed's four "key observations" with sweeps over seeds
-and write ``claims.md`` (claim, experiment, result, figure) beside the figures.
+"""``gptlab grok-claims``: decide the seed's four claims about grokking, plus Omnigrok's init
+scale as a fifth axis, with sweeps over seeds and tests that respect censoring.
 
-1. weight decay is critical            -> sweep over weight_decay, 0 included;
-2. too-small models do not grok, too-large ones show no clear transition
-                                       -> sweep over d_model x d_ff;
-3. a small training fraction favours grokking
-                                       -> sweep over train_fraction;
-4. sharp minima early, flatter at grokking
-                                       -> one run with snapshots: top Hessian eigenvalue and
-                                          Hutchinson trace over training (plus the Fourier
-                                          progress measures and trajectory landscape).
+Rows of ``claims.md`` (each one test, one p-value, one verdict):
 
-``--scale cpu`` (default) regenerates everything on a 2-core CPU: the model, p and the
-budget are shrunk (see CPU below) and every number in the report says so. ``--scale gpu``
-runs the same experiments at the seed's size (p = 97, d_model 64, d_ff 1024).
+1.  weight decay is critical: Fisher, wd 0 generalizes in fewer seeds than the base wd;
+2a. too-small models don't grok: Fisher, the smallest width in fewer seeds than the base
+    (and which widths bracket the transition: none vs all seeds);
+2b. too-large models show no clear transition: log-rank, the widest model's delay
+    (generalization / memorization epoch) is shorter than the base's;
+3a. less data generalizes sooner: log-rank, the smallest train fraction's stable epoch comes
+    before the largest's;
+3b. less data delays grokking longer: log-rank, the smallest fraction's delay is longer;
+4.  sharp early, flatter at grokking: t-test over seeds, the top Hessian eigenvalue relative
+    to a wd-0 run at the same training loss falls from the memorization plateau to the
+    generalized phase (:mod:`.matched_sharpness`);
+5.  larger initial weights delay generalization (Omnigrok, Liu et al. 2022): log-rank, the
+    largest init scale generalizes later than the smallest, at the base wd; its phase
+    diagram over init scale x weight decay.
 
-A run "generalized" when test accuracy reached 99% within the budget; runs that never did
-are censored (counted as +inf), never dropped. The verdict rules are written next to each
-result, so a reader can disagree with the rule rather than with a hidden judgement.
+A run "generalized" at its *stable* epoch: test accuracy at or above the threshold from
+there to the end. Runs that never did are right-censored at the budget, never dropped, and
+diverged runs are left out of every test (and counted). Each test's two-sided p (twice the
+smaller one-sided p) is Holm-corrected over the rows; a row is "supported" or
+"contradicted" when its Holm p is below alpha, in the claimed or the opposite direction,
+and "inconclusive" otherwise.
+
+``--scale cpu`` (default) is the ``grok`` preset (p 47, stable in 10/10 seeds) at its own
+2000-epoch budget; ``--scale gpu`` is the same plan at the seed's sizes (p 97, d_ff 1024).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptlab.analysis.statistics import censored_median_ci
-from gptlab.experiments.grokking import mechanism as grok_mechanism
+from gptlab.analysis.statistics import (
+    censored_median_ci,
+    fisher_fewer,
+    holm,
+    kaplan_meier,
+    logrank_later,
+    mean_ci,
+    proportion_ci,
+)
+from gptlab.experiments.grokking import matched_sharpness
 from gptlab.experiments.grokking import sweep as grok_sweep
-from gptlab.experiments.grokking.run import GENERALIZED, GrokConfig, first_epoch, run_grok
+from gptlab.experiments.grokking.run import GENERALIZED, PRESETS, GrokConfig
 from gptlab.experiments.options import check_out_dir, command_parser
-from gptlab.train.run_folder import RunFolder, read_json
+
+Row = dict[str, Any]  # one run of a sweep (grok_sweep.collect)
 
 
 @dataclass
 class ClaimsPlan:
     base: GrokConfig
-    seeds: int
+    seeds: int  # per grid point
     max_epochs: int
-    weight_decays: list[float]
-    d_models: list[int]
-    d_ffs: list[int]
-    train_fractions: list[float]
+    weight_decays: list[float]  # claim 1: 0 and the base's among them
+    d_models: list[int]  # claim 2: widths (d_ff stays the base's); the base's among them
+    train_fractions: list[float]  # claim 3
+    init_scales: list[float]  # axis 5, crossed with phase_weight_decays
+    phase_weight_decays: list[float]  # the base's among them
+    sharpness_seeds: int  # claim 4: seeds of the base and of its wd-0 control
     snapshot_every: int  # claim 4: epochs between parameter snapshots
-    threshold: float = GENERALIZED  # test accuracy that counts as generalized
+    per_phase: int = 5  # claim 4: snapshots measured per phase
+    threshold: float = GENERALIZED
+    alpha: float = 0.05
+
+    def check(self) -> None:
+        for name, values, value in (
+            ("weight_decays", self.weight_decays, 0.0),
+            ("weight_decays", self.weight_decays, self.base.weight_decay),
+            ("d_models", self.d_models, self.base.d_model),
+            ("phase_weight_decays", self.phase_weight_decays, self.base.weight_decay),
+        ):
+            if value not in values:
+                raise ValueError(f"plan: {name} {values} must include {value:g}")
+        for name in ("d_models", "train_fractions", "init_scales"):
+            if len(getattr(self, name)) < 2:
+                raise ValueError(f"plan: {name} needs at least two values")
+        if not min(self.d_models) < self.base.d_model < max(self.d_models):
+            raise ValueError(
+                f"plan: d_models {self.d_models} must reach below and above the base's "
+                f"{self.base.d_model} (claim 2 compares both ends with it)"
+            )
 
 
-# Small enough for 34 runs in ~30 minutes on a shared 2-core CPU: p = 31, half the pairs,
-# whole mirror groups split (no (y, x) leak into test), full batch, AdamW with weight decay 1
-# (the grokking regime of Nanda et al. 2023) and a high lr 2e-2, which cuts memorization to
-# ~300 epochs and grokking to ~1000 (probe runs: lr 3e-3 had not grokked after 1500 epochs,
-# lr 1e-2 not after 3000).
-# At this size the grokked model plateaus at 96-97% test accuracy (a probe run), so
-# "generalized" means >= 95% here instead of the lab's 99%.
+# The `grok` preset's model and schedule at 40% of the pairs (10/10 seeds stable at p 47
+# within its 2000 epochs, benchmarks/grok_stability.py) at its own budget, 8 seeds per point:
+# 21 points x 8 + 2 x 4 sharpness runs. Init scales up to 10 x GPT-2's std 0.02.
 CPU = ClaimsPlan(
-    base=GrokConfig(
-        p=31,
-        train_size=0,
-        train_fraction=0.5,
-        keep_mirrors=True,
-        d_model=64,
-        n_heads=4,
-        d_ff=256,
-        dropout=0.0,
-        layer_norm=False,
-        lr=2e-2,
-        weight_decay=1.0,
-        betas=(0.9, 0.98),
-        batch_size=0,
-        scheduler="constant",
-        eval_every=10,
-        checkpoint_every=250,
-    ),
-    seeds=3,
-    max_epochs=1500,
-    weight_decays=[0.0, 0.1, 1.0, 3.0],
-    d_models=[16, 32, 64, 128],
-    d_ffs=[256],
-    train_fractions=[0.3, 0.5, 0.7],
-    snapshot_every=25,
-    threshold=0.95,
+    base=dataclasses.replace(PRESETS["grok"], train_fraction=0.4, checkpoint_every=500),
+    seeds=8,
+    max_epochs=2000,
+    weight_decays=[0.0, 0.1, 0.3, 1.0],
+    d_models=[4, 8, 16, 64, 128],
+    train_fractions=[0.3, 0.4, 0.5, 0.6],
+    init_scales=[1.0, 3.0, 10.0],
+    phase_weight_decays=[0.3, 1.0, 3.0],
+    sharpness_seeds=4,
+    snapshot_every=20,
 )
 
-# The seed's model at full size (p = 97, d_model 64, d_ff 1024, 4 heads), full batch:
-# minutes per run on one GPU.
-GPU = ClaimsPlan(
-    base=dataclasses.replace(CPU.base, p=97, train_fraction=0.4, d_ff=1024, lr=3e-3),
-    seeds=5,
-    max_epochs=10000,
-    weight_decays=[0.0, 0.01, 0.1, 1.0, 3.0],
-    d_models=[16, 32, 64, 128, 256],
-    d_ffs=[256, 1024],
-    train_fractions=[0.05, 0.1, 0.2, 0.3, 0.5, 0.7],
-    snapshot_every=100,
+# The same plan at the seed's sizes (p 97, d_ff 1024): minutes per run on one GPU.
+GPU = dataclasses.replace(
+    CPU,
+    base=dataclasses.replace(CPU.base, p=97, d_ff=1024),
+    d_models=[4, 8, 16, 64, 256],
 )
 PLANS = {"cpu": CPU, "gpu": GPU}
 
 
-def fmt_epoch(value: float) -> str:
-    return "never" if math.isinf(value) else f"{value:.0f}"
+# --- reading sweep rows -------------------------------------------------------------------
 
 
-def point_text(row: dict[str, Any], axes: list[str]) -> str:
-    """``weight_decay=1: 3/3 generalized, median epoch 420 [380, 510], final test acc 0.99``
-    (medians over seeds)."""
-    where = ", ".join(f"{a}={row[a]:g}" for a in axes)
-    return (
-        f"{where}: {row['generalized']}/{row['runs']} generalized, median epoch "
-        f"{fmt_epoch(row['median_generalized_epoch'])} "
-        f"[{fmt_epoch(row['generalized_low'])}, {fmt_epoch(row['generalized_high'])}], "
-        f"final test acc {row['median_final_test_acc']:.2f}"
-    )
+def finished(rows: Sequence[Row], **where: Any) -> list[Row]:
+    """The finished runs at a grid point (diverged ones have no time to generalize)."""
+    return [
+        r for r in rows if r["status"] == "finished" and all(r[k] == v for k, v in where.items())
+    ]
 
 
-def delay_ratio(rows: list[dict[str, Any]]) -> float:
-    """Median over runs of generalization epoch / memorization epoch: ~1 means test accuracy
-    rose with train accuracy (no grokking delay); never-generalizing runs count as +inf."""
+def stable_epochs(runs: Sequence[Row]) -> list[int | None]:
+    return [r["generalized_epoch"] for r in runs]
+
+
+def delays(runs: Sequence[Row], budget: int) -> tuple[list[float | None], list[float]]:
+    """Per run that memorized: generalization / memorization epoch (None if it never
+    generalized), and the bound it is censored at when None (budget / memorization)."""
+    memorized = [r for r in runs if r["memorized_epoch"] is not None]
     ratios = [
-        math.inf
-        if r["generalized_epoch"] is None
-        else r["generalized_epoch"] / r["memorized_epoch"]
-        for r in rows
-        if r["memorized_epoch"] is not None
+        None if r["generalized_epoch"] is None else r["generalized_epoch"] / r["memorized_epoch"]
+        for r in memorized
     ]
-    return censored_median_ci(ratios).median if ratios else math.nan
+    return ratios, [budget / r["memorized_epoch"] for r in memorized]
 
 
-def claim_weight_decay(table: list[dict[str, Any]]) -> tuple[str, str]:
-    zero = [r for r in table if r["weight_decay"] == 0]
-    positive = [r for r in table if r["weight_decay"] > 0]
-    best = max(positive, key=lambda r: (r["share"], -r["median_generalized_epoch"]))
-    if zero and zero[0]["share"] == 0 and best["share"] >= 0.5:
-        verdict = "supported"
-    elif zero and zero[0]["share"] == 0 and best["share"] > 0:
-        verdict = (
-            f"suggestive: no seed generalizes at wd 0, but only {best['generalized']}/"
-            f"{best['runs']} do at the best wd ({best['weight_decay']:g}) within the budget"
-        )
-    elif zero and zero[0]["share"] < best["share"]:
-        verdict = "partly: weight decay helps, but runs without it also grok"
-    else:
-        verdict = "not supported"
-    rule = "supported if no seed generalizes at wd 0 while most do at some wd > 0"
-    return verdict, rule
-
-
-def delays_by(rows: list[dict[str, Any]], axes: list[str]) -> dict[tuple, float]:
-    """:func:`delay_ratio` of every grid point, keyed by its values on ``axes``."""
-    keys = {tuple(r[a] for a in axes) for r in rows}
-    return {k: delay_ratio([r for r in rows if tuple(r[a] for a in axes) == k]) for k in keys}
-
-
-def claim_model_size(table, rows, axes: list[str]) -> tuple[str, str, dict[tuple, float]]:
-    """Size = d_model * d_ff of a grid point (read from its runs: one of them may be fixed)."""
-    delays = delays_by(rows, axes)
-    size = {tuple(r[a] for a in axes): r["d_model"] * r["d_ff"] for r in rows}
-    smallest = min(table, key=lambda r: size[tuple(r[a] for a in axes)])
-    largest = max(table, key=lambda r: size[tuple(r[a] for a in axes)])
-    small_fails = smallest["share"] < max(r["share"] for r in table)
-    key = tuple(largest[a] for a in axes)
-    if largest["share"] == 0:
-        large = "the largest never generalized, so its transition is untested"
-    elif delays[key] < min(d for k, d in delays.items() if k != key):
-        large = "the largest has the shortest delay (least clear transition)"
-    else:
-        large = "the largest still shows a delay"
-    small = "the smallest fails" if small_fails else "the smallest groks as well as any"
-    if small_fails and large.startswith("the largest has"):
-        verdict = "supported"
-    elif small_fails or large.startswith("the largest has"):
-        verdict = f"half: {small}; {large}"
-    else:
-        verdict = f"not supported: {small}; {large}"
-    rule = (
-        "small: the smallest model generalizes in fewer seeds than the best size; "
-        "large: the largest model has the shortest delay (generalization / memorization epoch)"
+def point_text(runs: Sequence[Row], label: str, budget: int) -> str:
+    """``wd 0.1: 8/8 [0.63, 1] stable, median epoch 1050 [980, 1200], delay x7.4``."""
+    if not runs:
+        return f"{label}: no finished run"
+    times = stable_epochs(runs)
+    count = sum(t is not None for t in times)
+    low, high = proportion_ci(count, len(runs))
+    median = censored_median_ci(times)
+    ratios, _ = delays(runs, budget)
+    delay = censored_median_ci(ratios).median if ratios else math.nan
+    return (
+        f"{label}: {count}/{len(runs)} [{low:.2f}, {high:.2f}] stable, median epoch "
+        f"{fmt(median.median)} [{fmt(median.low)}, {fmt(median.high)}], delay x{fmt(delay, 2)}"
     )
-    return verdict, rule, delays
 
 
-def claim_train_fraction(table, rows) -> tuple[str, str, dict[tuple, float]]:
-    by_fraction = sorted(table, key=lambda r: r["train_fraction"])
-    smallest, largest = by_fraction[0], by_fraction[-1]
-    small_better = (smallest["share"], -smallest["median_generalized_epoch"]) > (
-        largest["share"],
-        -largest["median_generalized_epoch"],
+def fmt(value: float, digits: int = 0) -> str:
+    if math.isinf(value):
+        return "never"
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}" if digits else f"{value:.0f}"
+
+
+# --- one decision per row -----------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    claim: str
+    experiment: str
+    result: str  # the numbers behind the test
+    test: str  # the test and its claimed direction
+    p_claimed: float  # one-sided p in the claimed direction
+    p_opposite: float  # one-sided p in the opposite direction
+    figure: str
+    holm_p: float = math.nan
+    verdict: str = field(default="")
+
+    @property
+    def p_two_sided(self) -> float:
+        return min(1.0, 2 * min(self.p_claimed, self.p_opposite))
+
+
+def decide(decisions: list[Decision], alpha: float) -> list[Decision]:
+    """Holm over the rows' two-sided p; the verdict follows the adjusted p and the side."""
+    for decision, adjusted in zip(decisions, holm([d.p_two_sided for d in decisions]), strict=True):
+        decision.holm_p = adjusted
+        if adjusted >= alpha or math.isnan(adjusted):
+            decision.verdict = "inconclusive"
+        elif decision.p_claimed <= decision.p_opposite:
+            decision.verdict = "supported"
+        else:
+            decision.verdict = "contradicted"
+    return decisions
+
+
+def compare_shares(treated: Sequence[Row], reference: Sequence[Row]) -> tuple[float, float]:
+    """One-sided Fisher p that ``treated`` generalizes in fewer seeds, and in more."""
+    a = sum(t is not None for t in stable_epochs(treated))
+    b = sum(t is not None for t in stable_epochs(reference))
+    return (
+        fisher_fewer(a, len(treated), b, len(reference)),
+        fisher_fewer(b, len(reference), a, len(treated)),
     )
-    if small_better:
-        verdict = "supported"
-    elif smallest["share"] == largest["share"] == 0:
-        verdict = "inconclusive: neither the smallest nor the largest fraction generalized"
-    else:
-        verdict = "contradicted: more training data generalizes sooner (as in the literature)"
-    rule = (
-        "supported if the smallest fraction generalizes in more seeds, or sooner, than the largest"
+
+
+def compare_times(
+    later: Sequence[float | None],
+    later_bounds: float | Sequence[float],
+    sooner: Sequence[float | None],
+    sooner_bounds: float | Sequence[float],
+) -> tuple[float, float]:
+    """One-sided log-rank p that ``later``'s events come later than ``sooner``'s, and
+    that they come sooner."""
+    return (
+        logrank_later(later, later_bounds, sooner, sooner_bounds),
+        logrank_later(sooner, sooner_bounds, later, later_bounds),
     )
-    return verdict, rule, delays_by(rows, ["train_fraction"])
 
 
-def claim_sharpness(result: dict[str, Any], marks: tuple) -> tuple[str, str, str]:
-    epochs = result["epochs"]
-    eig, trace = result["sharpness"]["hessian_top_eig"], result["sharpness"]["hessian_trace"]
-    memorized, generalized = (grok_mechanism.epoch_index(epochs, m) for m in marks)
-    peak = max(range(len(eig)), key=eig.__getitem__)
-    text = f"peak top eigenvalue {eig[peak]:.3g} at epoch {epochs[peak]}; "
-    if memorized is None or generalized is None:
-        return "untested: the run did not both memorize and generalize", "", text
-    text += (
-        f"at memorization (epoch {epochs[memorized]}): top eigenvalue {eig[memorized]:.3g}, "
-        f"trace {trace[memorized]:.3g}; at generalization (epoch {epochs[generalized]}): "
-        f"{eig[generalized]:.3g}, {trace[generalized]:.3g}; final: {eig[-1]:.3g}, {trace[-1]:.3g}"
-    )
-    flatter = eig[generalized] < eig[memorized] and trace[generalized] < trace[memorized]
-    verdict = "supported" if flatter else "not supported"
-    rule = (
-        "supported if top eigenvalue and trace are both lower at generalization "
-        "than at memorization"
-    )
-    return verdict, rule, text
-
-
-def run_claims(plan: ClaimsPlan, out: Path, workers: int | None = None) -> str:
-    """Every experiment (finished runs are reused), then ``out/claims.md``; returns its text."""
-    budget = f"{plan.seeds} seeds, {plan.max_epochs} epochs"
-
-    def run_sweep(name: str, grid: dict[str, list[Any]]) -> tuple[list, list]:
-        folder = out / name
-        table = grok_sweep.sweep(
-            plan.base,
-            grid,
-            plan.seeds,
-            plan.max_epochs,
-            folder,
-            workers,
-            threshold=plan.threshold,
-            title=name,
-        )
-        tasks = grok_sweep.plan(plan.base, grid, plan.seeds, plan.max_epochs, folder)
-        return table, grok_sweep.collect(tasks, grid, plan.threshold)
-
-    lines = [
-        "| claim | experiment | result | verdict (rule) | figure |",
-        "|---|---|---|---|---|",
-    ]
-
-    def add(claim: str, experiment: str, result: str, verdict: str, rule: str, figure: str):
-        lines.append(
-            f"| {claim} | {experiment} | {result} | **{verdict}** ({rule}) | ![]({figure}) |"
-        )
-
-    table, _ = run_sweep("claim1-weight-decay", {"weight_decay": plan.weight_decays})
-    verdict, rule = claim_weight_decay(table)
-    add(
+def claim_weight_decay(rows: Sequence[Row], base_wd: float, budget: int) -> Decision:
+    zero, base = finished(rows, weight_decay=0.0), finished(rows, weight_decay=base_wd)
+    fewer, more = compare_shares(zero, base)
+    later, _ = compare_times(stable_epochs(zero), budget, stable_epochs(base), budget)
+    wds = sorted({r["weight_decay"] for r in rows})
+    return Decision(
         "1. weight decay is critical",
-        f"weight_decay in {plan.weight_decays}; {budget}",
-        "<br>".join(point_text(r, ["weight_decay"]) for r in table),
-        verdict,
-        rule,
-        "claim1-weight-decay/phase_diagram.png",
+        f"weight_decay in {wds}",
+        "<br>".join(point_text(finished(rows, weight_decay=w), f"wd {w:g}", budget) for w in wds)
+        + f"<br>log-rank, wd 0 later than wd {base_wd:g}: p {later:.2g}",
+        f"Fisher exact: wd 0 generalizes in fewer seeds than wd {base_wd:g}",
+        fewer,
+        more,
+        "claim1-weight-decay/generalization_curves.png",
     )
 
-    grid = {"d_model": plan.d_models, "d_ff": plan.d_ffs}
-    axes = [k for k, v in grid.items() if len(v) > 1]
-    table, rows = run_sweep("claim2-model-size", grid)
-    verdict, rule, delays = claim_model_size(table, rows, axes)
-    add(
-        "2. too-small models don't grok; too-large show no clear transition",
-        f"d_model in {plan.d_models} x d_ff in {plan.d_ffs}; {budget}",
-        "<br>".join(
-            point_text(r, axes) + f", delay x{delays[tuple(r[a] for a in axes)]:.2g}" for r in table
-        ),
-        verdict,
-        rule,
+
+def bracket_text(rows: Sequence[Row], sizes: Sequence[int]) -> str:
+    """Which widths never generalize and which always do: the transition lies between."""
+    shares = {}
+    for size in sizes:
+        runs = finished(rows, d_model=size)
+        shares[size] = sum(t is not None for t in stable_epochs(runs)) / max(len(runs), 1)
+    never = [s for s in sizes if shares[s] == 0]
+    always = [s for s in sizes if shares[s] == 1]
+    if never and always:
+        return f"bracketed: d_model {max(never)} never generalizes, {min(always)} always does"
+    return f"not bracketed: never at d_model {never or 'none'}, always at {always or 'none'}"
+
+
+def claim_small_models(rows: Sequence[Row], config: GrokConfig, budget: int) -> Decision:
+    base_size = config.d_model
+    sizes = sorted({r["d_model"] for r in rows})
+    smallest, base = finished(rows, d_model=sizes[0]), finished(rows, d_model=base_size)
+    fewer, more = compare_shares(smallest, base)
+    return Decision(
+        "2a. too-small models don't grok",
+        f"d_model in {sizes} (d_ff {config.d_ff}, {config.n_heads} heads)",
+        "<br>".join(point_text(finished(rows, d_model=s), f"d_model {s}", budget) for s in sizes)
+        + f"<br>{bracket_text(rows, sizes)}",
+        f"Fisher exact: d_model {sizes[0]} generalizes in fewer seeds than d_model {base_size}",
+        fewer,
+        more,
+        "claim2-model-size/generalization_curves.png",
+    )
+
+
+def claim_large_models(rows: Sequence[Row], base_size: int, budget: int) -> Decision:
+    largest_size = max(r["d_model"] for r in rows)
+    largest, base = finished(rows, d_model=largest_size), finished(rows, d_model=base_size)
+    base_delays, largest_delays = delays(base, budget), delays(largest, budget)
+    longer, shorter = compare_times(*base_delays, *largest_delays)
+    return Decision(
+        "2b. too-large models show no clear transition",
+        f"d_model {largest_size} vs {base_size}",
+        f"{point_text(largest, f'd_model {largest_size}', budget)}<br>"
+        f"{point_text(base, f'd_model {base_size}', budget)}",
+        f"log-rank: the delay of d_model {largest_size} is shorter than d_model {base_size}'s",
+        longer,
+        shorter,
         "claim2-model-size/phase_diagram.png",
     )
 
-    table, rows = run_sweep("claim3-train-fraction", {"train_fraction": plan.train_fractions})
-    verdict, rule, delays = claim_train_fraction(table, rows)
-    add(
-        "3. a small training fraction favours grokking",
-        f"train_fraction in {plan.train_fractions}; {budget}",
+
+def claim_less_data_sooner(rows: Sequence[Row], budget: int) -> Decision:
+    fractions = sorted({r["train_fraction"] for r in rows})
+    small, large = (finished(rows, train_fraction=f) for f in (fractions[0], fractions[-1]))
+    large_later, small_later = compare_times(
+        stable_epochs(large), budget, stable_epochs(small), budget
+    )
+    return Decision(
+        "3a. less data generalizes sooner",
+        f"train_fraction in {fractions}",
         "<br>".join(
-            point_text(r, ["train_fraction"]) + f", delay x{delays[(r['train_fraction'],)]:.2g}"
-            for r in table
+            point_text(finished(rows, train_fraction=f), f"fraction {f:g}", budget)
+            for f in fractions
         ),
-        verdict,
-        rule,
+        f"log-rank: fraction {fractions[0]:g} reaches stable generalization before "
+        f"{fractions[-1]:g}",
+        large_later,
+        small_later,
+        "claim3-train-fraction/generalization_curves.png",
+    )
+
+
+def claim_less_data_longer_delay(rows: Sequence[Row], budget: int) -> Decision:
+    fractions = sorted({r["train_fraction"] for r in rows})
+    small, large = (finished(rows, train_fraction=f) for f in (fractions[0], fractions[-1]))
+    longer, shorter = compare_times(*delays(small, budget), *delays(large, budget))
+    return Decision(
+        "3b. less data delays grokking longer",
+        f"train_fraction {fractions[0]:g} vs {fractions[-1]:g}",
+        "delay = stable generalization / memorization epoch (censored at budget / "
+        f"memorization)<br>{point_text(small, f'fraction {fractions[0]:g}', budget)}<br>"
+        f"{point_text(large, f'fraction {fractions[-1]:g}', budget)}",
+        f"log-rank: the delay at fraction {fractions[0]:g} is longer than at {fractions[-1]:g}",
+        longer,
+        shorter,
         "claim3-train-fraction/phase_diagram.png",
     )
 
-    run_dir = out / "claim4-sharpness"
-    if RunFolder(run_dir).read_summary() is None:
-        config = dataclasses.replace(
-            plan.base,
-            # quiet like the sweeps, but for the final p x p attention maps per head
-            **{**grok_sweep.QUIET, "attention_every": plan.max_epochs},
-            epochs=plan.max_epochs,
-            snapshot_every=plan.snapshot_every,
-        )
-        resume = RunFolder(run_dir).checkpoint_path.exists()
-        run_grok(config, run_dir, resume=resume, progress=False)
-    generalized = first_epoch(RunFolder(run_dir).read_metrics(), "test_acc", plan.threshold)
-    marks = (
-        RunFolder(run_dir).read_summary()["memorized_epoch"],
-        generalized and generalized["epoch"],
+
+def claim_sharpness(measured: Sequence[dict[str, Any]]) -> Decision:
+    """``measured``: :func:`matched_sharpness.measure_pair` of each seed."""
+    eig = [matched_sharpness.log_ratios(m, "hessian_top_eig") for m in measured]
+    trace = [matched_sharpness.log_ratios(m, "hessian_trace") for m in measured]
+    changes = [e["change"] for e in eig if not math.isnan(e["change"])]
+    counts = [
+        min(len(m["phases"][phase]["epoch"]) for phase in matched_sharpness.PHASES)
+        for m in measured
+    ]
+    lines = [
+        f"{len(changes)} of {len(measured)} seeds with both phases; "
+        f"{min(counts, default=0)}-{max(counts, default=0)} snapshots per phase"
+    ]
+    for name, per_seed in (("top eigenvalue", eig), ("trace", trace)):
+        for key in (*matched_sharpness.PHASES, "change"):
+            values = [s[key] for s in per_seed if not math.isnan(s[key])]
+            lines.append(f"{name}, log ratio to control, {key}: {ci_text(values)}")
+    raw = [raw_phase_change(m) for m in measured]
+    lines.append(
+        "unmatched, along the run (log top eigenvalue, generalized - memorized): "
+        + ci_text([r for r in raw if not math.isnan(r)])
     )
-    measured = run_dir / "mechanism.json"  # the analysis takes minutes: reuse it when done
-    result = (
-        read_json(measured) if measured.exists() else grok_mechanism.analyze(run_dir, marks=marks)
-    )
-    verdict, rule, text = claim_sharpness(result, marks)
-    add(
+    p_flatter, p_sharper = one_sample_t(changes)
+    return Decision(
         "4. sharp minima early, flatter at grokking",
-        f"seed 0, snapshots every {plan.snapshot_every} epochs: Lanczos top eigenvalue and "
-        "Hutchinson trace of the full-batch training loss",
-        text,
-        verdict,
-        rule,
-        "claim4-sharpness/plots/sharpness.png",
+        "base wd vs wd 0 of the same seed at the nearest training loss; top Hessian "
+        "eigenvalue (Lanczos) and Hutchinson trace of the full-batch training loss",
+        "<br>".join(lines),
+        "t-test over seeds: the log eigenvalue ratio to the loss-matched control falls from "
+        "the memorization plateau to the generalized phase",
+        p_flatter,
+        p_sharper,
+        "claim4-sharpness/matched_sharpness.png",
     )
+
+
+def raw_phase_change(measured: dict[str, Any]) -> float:
+    means = []
+    for phase in matched_sharpness.PHASES:
+        eig = [v for v in measured["phases"][phase]["hessian_top_eig"] if v > 0]
+        means.append(sum(math.log(v) for v in eig) / len(eig) if eig else math.nan)
+    return means[1] - means[0]
+
+
+def ci_text(values: Sequence[float]) -> str:
+    if len(values) < 2:
+        return f"{len(values)} seed(s): no CI"
+    mean, low, high = mean_ci(values)
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}] (95% CI, {len(values)} seeds)"
+
+
+def one_sample_t(values: Sequence[float]) -> tuple[float, float]:
+    """One-sided p that the mean is below 0, and above 0 (no evidence under 2 values)."""
+    from scipy import stats
+
+    if len(values) < 2 or len(set(values)) == 1:
+        return 1.0, 1.0
+    return (
+        float(stats.ttest_1samp(values, 0.0, alternative="less").pvalue),
+        float(stats.ttest_1samp(values, 0.0, alternative="greater").pvalue),
+    )
+
+
+def claim_init_scale(rows: Sequence[Row], base_wd: float, budget: int) -> Decision:
+    scales = sorted({r["init_scale"] for r in rows})
+    wds = sorted({r["weight_decay"] for r in rows})
+    small = finished(rows, init_scale=scales[0], weight_decay=base_wd)
+    large = finished(rows, init_scale=scales[-1], weight_decay=base_wd)
+    later, sooner = compare_times(stable_epochs(large), budget, stable_epochs(small), budget)
+    return Decision(
+        "5. larger initial weights delay generalization (Omnigrok)",
+        f"init_scale in {scales} x weight_decay in {wds}",
+        "<br>".join(
+            point_text(
+                finished(rows, init_scale=s, weight_decay=w), f"init x{s:g}, wd {w:g}", budget
+            )
+            for w in wds
+            for s in scales
+        ),
+        f"log-rank: init x{scales[-1]:g} generalizes later than x{scales[0]:g} at wd {base_wd:g}",
+        later,
+        sooner,
+        "claim5-init-scale/phase_diagram.png",
+    )
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def table_markdown(decisions: Sequence[Decision], alpha: float) -> str:
+    """The verdict table (the part the README copies), without the figure column."""
+    lines = [
+        "| claim | test (claimed direction) | one-sided p | Holm p (two-sided) | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for d in decisions:
+        lines.append(
+            f"| {d.claim} | {d.test} | {d.p_claimed:.2g} | {d.holm_p:.2g} | **{d.verdict}** |"
+        )
+    lines.append(
+        f"\nsupported / contradicted: Holm p < {alpha:g} in the claimed / opposite direction; "
+        "inconclusive otherwise."
+    )
+    return "\n".join(lines)
+
+
+def report_markdown(plan: ClaimsPlan, decisions: Sequence[Decision]) -> str:
     base = plan.base
-    header = [
-        "# The seed's claims, tested",
+    lines = [
+        "# The seed's claims about grokking, decided",
         "",
-        f"Base: {base.operation} mod {base.p}, train_fraction {base.train_fraction} "
-        f"(keep_mirrors={base.keep_mirrors}), d_model {base.d_model}, d_ff {base.d_ff}, "
-        f"{base.n_heads} heads, {base.n_layers} layer, lr {base.lr}, weight decay "
-        f"{base.weight_decay}, batch {base.batch_size or 'full'}, {plan.max_epochs} epochs; "
-        f"{plan.seeds} seeds per point. Generalized = test accuracy >= {plan.threshold:.0%} "
-        "within the budget; "
-        "medians with distribution-free order-statistic intervals (never = +inf, censored); "
-        "delay = generalization epoch / memorization epoch.",
+        f"Base: `{base.operation}` mod {base.p}, train_fraction {base.train_fraction}, "
+        f"d_model {base.d_model}, d_ff {base.d_ff}, {base.n_heads} heads, "
+        f"LayerNorm {base.layer_norm}, lr {base.lr:g} ({base.scheduler} to {base.eta_min:g}), "
+        f"weight decay {base.weight_decay:g}, batch {base.batch_size or 'full'}, "
+        f"{plan.max_epochs} epochs; {plan.seeds} seeds per point "
+        f"({plan.sharpness_seeds} for claim 4).",
         "",
+        f"Generalized = test accuracy >= {plan.threshold:g} from the stable epoch to the end; "
+        "never = censored at the budget. Shares with exact 95% CIs, medians with "
+        "order-statistic CIs; delay = stable generalization epoch / memorization epoch.",
+        "",
+        "## Verdicts",
+        "",
+        table_markdown(decisions, plan.alpha),
+        "",
+        "## Results",
+        "",
+        "| claim | experiment | result | figure |",
+        "|---|---|---|---|",
     ]
-    mechanism = [
-        "",
-        "Mechanism of the claim-4 run: `claim4-sharpness/plots/mechanism.png` (Fourier "
-        "spectrum, restricted and excluded loss), `claim4-sharpness/plots/trajectory.png` "
-        "(trajectory-PCA landscape).",
-        "",
+    for d in decisions:
+        lines.append(f"| {d.claim} | {d.experiment} | {d.result} | ![]({d.figure}) |")
+    return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- grok-claims table: begin (written by gptlab grok-claims --readme) -->"
+README_END = "<!-- grok-claims table: end -->"
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Replace the text between the README's grok-claims markers by ``table``."""
+    text = path.read_text()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{path} has no grok-claims markers ({README_BEGIN} ... {README_END})")
+    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{table}\n{README_END}", text))
+
+
+def run_sweep(
+    plan: ClaimsPlan,
+    base: GrokConfig,
+    folder: Path,
+    grid: dict[str, list[Any]],
+    seeds: int,
+    workers: int | None,
+) -> list[Row]:
+    """One sweep (finished runs are reused), its runs' rows and its curves figure."""
+    grok_sweep.sweep(
+        base,
+        grid,
+        seeds,
+        plan.max_epochs,
+        folder,
+        workers,
+        threshold=plan.threshold,
+        title=folder.name,
+    )
+    tasks = grok_sweep.plan(base, grid, seeds, plan.max_epochs, folder)
+    rows = grok_sweep.collect(tasks, grid, plan.threshold)
+    axes = [k for k, v in grid.items() if len(v) > 1]
+    draw_curves(rows, axes, plan.max_epochs, folder)
+    return rows
+
+
+def draw_curves(rows: Sequence[Row], axes: Sequence[str], budget: int, folder: Path) -> None:
+    from gptlab.plots.sweep import plot_generalization_curves
+
+    points = sorted({tuple(r[a] for a in axes) for r in rows})
+    curves = {}
+    for point in points:
+        runs = finished(rows, **dict(zip(axes, point, strict=True)))
+        if runs:
+            label = ", ".join(f"{a} {v:g}" for a, v in zip(axes, point, strict=True))
+            curves[label] = kaplan_meier(stable_epochs(runs), budget)
+    figure = plot_generalization_curves(curves, budget, title=folder.name)
+    figure.savefig(folder / "generalization_curves.png", dpi=110)
+
+
+def run_claims(
+    plan: ClaimsPlan, out: Path, workers: int | None = None, readme: Path | None = None
+) -> str:
+    """Every experiment (finished runs and measures are reused), then ``out/claims.md``;
+    returns its text."""
+    from gptlab.plots.sweep import plot_matched_sharpness
+
+    plan.check()
+    base, budget = plan.base, plan.max_epochs
+    decisions = []
+    rows = run_sweep(
+        plan,
+        base,
+        out / "claim1-weight-decay",
+        {"weight_decay": plan.weight_decays},
+        plan.seeds,
+        workers,
+    )
+    decisions.append(claim_weight_decay(rows, base.weight_decay, budget))
+    rows = run_sweep(
+        plan, base, out / "claim2-model-size", {"d_model": plan.d_models}, plan.seeds, workers
+    )
+    decisions += [
+        claim_small_models(rows, base, budget),
+        claim_large_models(rows, base.d_model, budget),
     ]
-    text = "\n".join(header + lines + mechanism)
+    rows = run_sweep(
+        plan,
+        base,
+        out / "claim3-train-fraction",
+        {"train_fraction": plan.train_fractions},
+        plan.seeds,
+        workers,
+    )
+    decisions += [claim_less_data_sooner(rows, budget), claim_less_data_longer_delay(rows, budget)]
+    folder = out / "claim4-sharpness"
+    sharp_base = dataclasses.replace(base, snapshot_every=plan.snapshot_every)
+    grid = {"weight_decay": [0.0, base.weight_decay]}
+    rows = run_sweep(plan, sharp_base, folder, grid, plan.sharpness_seeds, workers)
+    measured = [
+        matched_sharpness.measure_pair(
+            folder / f"weight_decay={base.weight_decay}" / f"seed-{seed}",
+            folder / "weight_decay=0.0" / f"seed-{seed}",
+            plan.threshold,
+            plan.per_phase,
+        )
+        for seed in range(plan.sharpness_seeds)
+        if finished(rows, weight_decay=base.weight_decay, seed=seed)
+        and finished(rows, weight_decay=0.0, seed=seed)
+    ]
+    plot_matched_sharpness(measured).savefig(folder / "matched_sharpness.png", dpi=110)
+    decisions.append(claim_sharpness(measured))
+    grid = {"init_scale": plan.init_scales, "weight_decay": plan.phase_weight_decays}
+    rows = run_sweep(plan, base, out / "claim5-init-scale", grid, plan.seeds, workers)
+    decisions.append(claim_init_scale(rows, base.weight_decay, budget))
+    decide(decisions, plan.alpha)
+    text = report_markdown(plan, decisions)
     (out / "claims.md").write_text(text)
+    if readme is not None:
+        update_readme(readme, table_markdown(decisions, plan.alpha))
     return text
 
 
 def main(argv: list[str]) -> int:
     parser = command_parser(
         "gptlab grok-claims",
-        "Test the seed's four claims about grokking (34 runs, then the sharpness of one).\n"
-        "Takes about 41 min at --scale cpu on a 2-core CPU (measured 2026-11-22);\n"
-        "finished runs are reused, so an interrupted call resumes.",
+        "Decide the seed's four claims about grokking, and init scale as a fifth axis:\n"
+        "8 seeds per grid point, log-rank and Fisher tests, sharpness at equal training loss.\n"
+        "Takes about 40 min at --scale cpu on a 2-core CPU (see docs/grokking.md); finished\n"
+        "runs and measures are reused, so an interrupted call resumes.",
     )
     parser.add_argument(
         "--scale",
         choices=sorted(PLANS),
         default="cpu",
-        help="cpu: a reduced plan; gpu: the seed's sizes",
+        help="cpu: the grok preset (p 47); gpu: the seed's sizes (p 97, d_ff 1024)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"), help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="also write the verdict table between this file's grok-claims markers",
+    )
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
+    if args.readme is not None and (
+        not args.readme.is_file() or README_BEGIN not in args.readme.read_text()
+    ):
+        raise ValueError(f"--readme {args.readme}: no grok-claims markers in it")
     check_out_dir(args.out)
-    print(run_claims(PLANS[args.scale], args.out, args.workers))
+    print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))
     return 0
