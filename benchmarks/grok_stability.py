@@ -5,8 +5,9 @@ model (``--seeds K --batched``: the same numbers as K separate runs) with per-ru
 off, and the table gives per variant: seeds that reached stable generalization (test
 accuracy >= 0.99 from some evaluation to the end, also on the pairs whose mirror is not in
 training), the median stable epoch, dips after first generalizing, train-loss spikes, the
-share of evaluations after generalizing at >= 0.99, the worst final test accuracy, and wall
-time per seed. Used to find what causes the loss spikes and to pick the presets.
+share of evaluations after generalizing at >= 0.99, the worst final test accuracy, the
+median stable epoch counted in optimizer steps, and wall time per seed. Used to find what
+causes the loss spikes and to pick the presets.
 
     python benchmarks/grok_stability.py --preset grok --seeds 10 \\
         --variant base --variant eps1e-6:adam_eps=1e-6 --variant clip:grad_clip=1
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import tempfile
 import time
 import typing
 from pathlib import Path
 
-from gptlab.experiments.grokking.run import PRESETS, GrokConfig, run_seeds
+from gptlab.experiments.grokking.run import PRESETS, GrokConfig, build_data, run_seeds
 from gptlab.experiments.grokking.sweep import QUIET, parse_value
 
 
@@ -54,11 +56,14 @@ def measure(config: GrokConfig, seeds: int, root: Path) -> dict[str, typing.Any]
         for s in summaries
     ]
     reached = [e for e in stable if e is not None]
+    pairs = len(build_data(config).train_targets)
+    steps_per_epoch = math.ceil(pairs / config.batch_size) if config.batch_size else 1
     shares = [s["share_at_threshold_after_generalizing"] for s in summaries]
     return {
         "stable": f"{sum(both)}/{seeds}",
         "median stable epoch": statistics.median(reached) if reached else None,
         "max stable epoch": max(reached) if reached else None,
+        "median stable step": statistics.median(reached) * steps_per_epoch if reached else None,
         "dips": sum(s["dips_after_generalizing"] for s in summaries),
         "spikes": sum(len(s["spike_epochs"]) for s in summaries),
         "min share after": round(min(x for x in shares if x is not None), 3)
