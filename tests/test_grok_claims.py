@@ -26,7 +26,14 @@ from gptlab.experiments.grokking.claims import (
     run_claims,
     update_readme,
 )
-from gptlab.experiments.grokking.matched_sharpness import evenly, log_ratios, phase_snapshots
+from gptlab.experiments.grokking.matched_sharpness import (
+    evenly,
+    log_ratios,
+    measure_pair,
+    phase_snapshots,
+    train_losses,
+)
+from gptlab.experiments.grokking.mechanism import load_snapshots
 
 BUDGET = 2000
 
@@ -41,6 +48,7 @@ def runs(count: int, generalized, memorized=100, status="finished", **values) ->
             "status": status,
             "memorized_epoch": memorized,
             "generalized_epoch": epochs[seed],
+            "first_generalized_epoch": epochs[seed],
         }
         for seed in range(count)
     ]
@@ -129,6 +137,7 @@ def matched(memorized_ratio: float, generalized_ratio: float, snapshots: int = 5
     for phase, ratio in (("memorized", memorized_ratio), ("generalized", generalized_ratio)):
         control = [10.0 + i for i in range(snapshots)]
         phases[phase] = {
+            "matched": [True] * snapshots,
             "epoch": list(range(snapshots)),
             "train_loss": [0.1] * snapshots,
             "control_train_loss": [0.1] * snapshots,
@@ -137,7 +146,7 @@ def matched(memorized_ratio: float, generalized_ratio: float, snapshots: int = 5
             "hessian_trace": [ratio * 5 * c for c in control],
             "control_hessian_trace": [5 * c for c in control],
         }
-    return {"phases": phases}
+    return {"phases": phases, "tolerance": 1.5}
 
 
 def test_sharpness_claim_tests_the_change_of_the_loss_matched_ratio_over_seeds():
@@ -145,6 +154,11 @@ def test_sharpness_claim_tests_the_change_of_the_loss_matched_ratio_over_seeds()
     assert log_ratios(flatter[0], "hessian_top_eig")["change"] == pytest.approx(math.log(0.25))
     decision = claim_sharpness(flatter)
     assert decided(decision) == "supported" and "4 of 4 seeds" in decision.result
+    # an unmatched pair (losses too far apart) does not count
+    far = matched(2.0, 0.5)
+    far["phases"]["generalized"]["matched"] = [False] * 4 + [True]
+    far["phases"]["generalized"]["hessian_top_eig"][:4] = [1e6] * 4
+    assert log_ratios(far, "hessian_top_eig")["generalized"] == pytest.approx(math.log(0.5))
     sharper = [matched(0.5, 2.0 + 0.1 * s) for s in range(4)]
     assert decided(claim_sharpness(sharper)) == "contradicted"
     missing = [matched(2.0, 0.5, snapshots=0) for _ in range(4)]
@@ -200,6 +214,8 @@ TINY = ClaimsPlan(
     phase_weight_decays=[1.0],
     sharpness_seeds=2,
     snapshot_every=2,
+    control_epochs=4,
+    control_snapshot_every=1,
     per_phase=2,
 )
 
@@ -226,7 +242,58 @@ def test_a_tiny_report_has_a_verdict_per_row_its_figures_and_resumes(tmp_path):
     assert verdicts[0] in readme.read_text()
     # a second call reuses every run and measure: nothing is retrained or re-measured
     summary = tmp_path / "out/claim1-weight-decay/weight_decay=0.0/seed-0/summary.json"
-    measure = tmp_path / "out/claim4-sharpness/weight_decay=1.0/seed-0/matched_sharpness.json"
+    measure = tmp_path / "out/claim4-sharpness/groks/base/seed-0/matched_sharpness.json"
     stamps = summary.stat().st_mtime_ns, measure.stat().st_mtime_ns
     assert run_claims(TINY, tmp_path / "out", workers=1) == text
     assert (summary.stat().st_mtime_ns, measure.stat().st_mtime_ns) == stamps
+
+
+def fake_run(folder, config, scales: dict[int, float], test_acc: dict[int, float], memorized):
+    """A run folder with snapshots at ``scales`` epochs (the init scaled by that factor:
+    a different training loss each) and evaluations of ``test_acc``."""
+    import torch
+
+    from gptlab.config import to_dict
+    from gptlab.experiments.grokking.run import build_data, build_model, save_snapshot
+    from gptlab.train.run_folder import RunFolder
+
+    run = RunFolder(folder).create()
+    run.write_config(to_dict(config))
+    model = build_model(config, build_data(config).vocab_size)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    for epoch, scale in scales.items():
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(initial[name] * scale)
+        save_snapshot(run, model, epoch)
+    for epoch, acc in test_acc.items():
+        run.append_metrics({"epoch": epoch, "test_acc": acc, "train_loss": 1.0})
+    run.write_summary({"status": "finished", "memorized_epoch": memorized})
+
+
+def test_measure_pair_matches_each_phase_snapshot_to_the_nearest_control_loss(tmp_path):
+    config = dataclasses.replace(
+        grok.PRESETS["smoke"], d_model=16, n_heads=2, d_ff=32, init="nanda"
+    )
+    accuracy = {10: 0.1, 20: 0.1, 30: 0.5, 40: 1.0, 50: 1.0}
+    fake_run(tmp_path / "g", config, {10: 1.0, 20: 3.0, 40: 5.0, 50: 8.0}, accuracy, 10)
+    fake_run(tmp_path / "c", config, {e: 1.0 + 0.5 * e for e in range(15)}, {}, None)
+    measured = measure_pair(tmp_path / "g", tmp_path / "c", 0.99, per_phase=2, tolerance=1.01)
+    phases = measured["phases"]
+    assert phases["memorized"]["epoch"] == [10, 20] and phases["generalized"]["epoch"] == [40, 50]
+    _, epochs, states = load_snapshots(tmp_path / "c")
+    control = dict(zip(epochs, train_losses(config, states), strict=True))
+    for phase in phases.values():
+        for loss, epoch in zip(phase["train_loss"], phase["control_epoch"], strict=True):
+            nearest = min(control, key=lambda e: abs(math.log(control[e] / loss)))
+            assert epoch == nearest
+    assert phases["memorized"]["matched"][0] is True  # scale 1 is in the control too
+    for phase in phases.values():
+        for loss, other, ok in zip(
+            phase["train_loss"], phase["control_train_loss"], phase["matched"], strict=True
+        ):
+            assert ok == (abs(math.log(loss / other)) <= math.log(1.01))
+    assert all(len(v) == 2 for v in phases["generalized"].values())
+    # the second call reads the stored measures instead of recomputing them
+    (tmp_path / "c" / "snapshots").rename(tmp_path / "gone")
+    assert measure_pair(tmp_path / "g", tmp_path / "c", 0.99, 2, 1.01) == measured

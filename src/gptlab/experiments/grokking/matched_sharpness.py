@@ -77,12 +77,15 @@ def measure_pair(
     control_dir: Path,
     threshold: float,
     per_phase: int,
+    tolerance: float,
     lanczos_steps: int = 20,
     trace_samples: int = 10,
 ) -> dict[str, Any]:
     """Sharpness of the chosen snapshots of ``grok_dir`` and of their loss-matched snapshots
-    of ``control_dir``; written to ``grok_dir/matched_sharpness.json`` and read back from
-    there on the next call (the Hessians take the time)."""
+    of ``control_dir``; a pair whose training losses differ by more than the factor
+    ``tolerance`` is kept but marked unmatched. Written to
+    ``grok_dir/matched_sharpness.json`` and read back from there on the next call (the
+    Hessians take the time)."""
     cache = Path(grok_dir) / "matched_sharpness.json"
     if cache.exists():
         return read_json(cache)
@@ -93,7 +96,11 @@ def measure_pair(
         run.read_metrics(), run.read_summary()["memorized_epoch"], epochs, threshold, per_phase
     )
     control_losses = train_losses(control_config, control_states)
-    result: dict[str, Any] = {"control_run": str(control_dir), "phases": {}}
+    result: dict[str, Any] = {
+        "control_run": str(control_dir),
+        "tolerance": tolerance,
+        "phases": {},
+    }
     for phase, phase_epochs in chosen.items():
         picked = [states[epochs.index(e)] for e in phase_epochs]
         losses = train_losses(config, picked)
@@ -101,11 +108,16 @@ def measure_pair(
         own = sharpness_over_training(config, picked, lanczos_steps, trace_samples)
         matched = [control_states[i] for i in matches]
         other = sharpness_over_training(control_config, matched, lanczos_steps, trace_samples)
+        control = [control_losses[i] for i in matches]
         result["phases"][phase] = {
+            "matched": [
+                abs(math.log(a / b)) <= math.log(tolerance)
+                for a, b in zip(losses, control, strict=True)
+            ],
             "epoch": phase_epochs,
             "train_loss": losses,
             "control_epoch": [control_epochs[i] for i in matches],
-            "control_train_loss": [control_losses[i] for i in matches],
+            "control_train_loss": control,
             **own,
             **{f"control_{k}": v for k, v in other.items()},
         }
@@ -114,13 +126,19 @@ def measure_pair(
 
 
 def log_ratios(measured: dict[str, Any], measure: str) -> dict[str, float]:
-    """Mean over a phase's snapshots of log(sharpness / loss-matched control sharpness),
-    per phase (nan when the phase had no snapshot or a ratio is not positive), and
+    """Mean over a phase's matched snapshots of log(sharpness / control sharpness), per
+    phase (nan when the phase had no matched snapshot or a ratio is not positive), and
     ``change`` = generalized - memorized: below 0 means flatter after grokking."""
     means = {}
     for phase in PHASES:
         values = measured["phases"][phase]
-        pairs = list(zip(values[measure], values[f"control_{measure}"], strict=True))
+        pairs = [
+            (a, b)
+            for a, b, ok in zip(
+                values[measure], values[f"control_{measure}"], values["matched"], strict=True
+            )
+            if ok
+        ]
         ok = pairs and all(a > 0 and b > 0 for a, b in pairs)
         means[phase] = float(np.mean([math.log(a / b) for a, b in pairs])) if ok else math.nan
     means["change"] = means["generalized"] - means["memorized"]
