@@ -51,6 +51,7 @@ CASES = [
     (GROK + ["--warmup-steps", "-1"], "warmup_steps = -1"),
     (GROK + ["--grad-clip", "-1"], "grad_clip = -1"),
     (GROK + ["--grad-filter", "median"], "grad_filter 'median'"),
+    (GROK + ["--optimizer", "sgd"], "optimizer 'sgd' is not one of ('adamw', 'adam')"),
     (GROK + ["--grad-filter-alpha", "1"], "grad_filter_alpha = 1"),
     (GROK + ["--grad-filter-lambda", "inf"], "grad_filter_lambda = inf"),
     (GROK + ["--decay", "none"], "decay 'none'"),

@@ -211,6 +211,15 @@ def test_the_schedule_warms_up_then_follows_cosine_annealing_per_epoch():
     assert lrs == pytest.approx([w * c for w, c in zip(warm, per_epoch, strict=True)], rel=1e-9)
 
 
+def test_adam_puts_weight_decay_in_the_gradient_and_adamw_decouples_it():
+    model = build_model(SMOKE, 24)
+    for name, kind in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        config = dataclasses.replace(SMOKE, optimizer=name, weight_decay=0.5)
+        optimizer, _ = grok.build_optimizer(model, config, steps_per_epoch=1)
+        assert type(optimizer) is kind
+        assert optimizer.param_groups[0]["weight_decay"] == 0.5
+
+
 def test_init_scale_and_nanda_init_set_the_initial_weight_norm():
     def norm(**changes):
         torch.manual_seed(0)

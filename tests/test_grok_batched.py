@@ -86,7 +86,13 @@ def test_a_seed_of_a_batched_run_continues_alone_as_its_own_run(tmp_path, monkey
     assert_same_metrics(RunFolder(seed_dir), RunFolder(tmp_path / "alone"))
 
 
-KNOBS = {"decay": "matrices", "grad_filter": "ema", "grad_clip": 0.5, "warmup_steps": 5}
+KNOBS = {
+    "decay": "matrices",
+    "grad_filter": "ema",
+    "grad_clip": 0.5,
+    "warmup_steps": 5,
+    "optimizer": "adam",
+}
 
 
 @pytest.mark.parametrize(

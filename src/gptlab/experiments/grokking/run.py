@@ -1,9 +1,10 @@
 """``gptlab grok``: train a small transformer on modular arithmetic and watch it grok.
 
 The run composes the pieces: a seeded split of all pairs (``gptlab.data.modular``), the
-shared :class:`Transformer`, AdamW + CosineAnnealingLR, an evaluation of the full train and
-test sets every ``eval_every`` epochs, a loss landscape every ``landscape_every`` epochs,
-TensorBoard, PNG plots, and a checkpoint from which ``--resume`` continues exactly.
+shared :class:`Transformer`, AdamW (or Adam) and a cosine schedule, an evaluation of the
+full train and test sets every ``eval_every`` epochs, a loss landscape every
+``landscape_every`` epochs, TensorBoard, PNG plots, and a checkpoint from which
+``--resume`` continues exactly.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from gptlab.train.run_folder import RunFolder, atomic_write, read_json, write_js
 MEMORIZED = GENERALIZED = 0.99  # accuracy thresholds for memorized_epoch / generalized_epoch
 SCHEDULERS = ("cosine", "constant")
 GRAD_FILTERS = ("none", "ema")
+OPTIMIZERS = ("adamw", "adam")
 DECAYS = ("all", "matrices")
 INITS = ("gpt2", "nanda")
 T_MAX_UNITS = ("epochs", "steps")
@@ -82,17 +84,20 @@ class GrokConfig:
     init_scale: float = 1.0
     """multiplies every initial weight after init; Omnigrok's knob (Liu et al., 2022)"""
     # ---- optimization ----
+    optimizer: str = "adamw"
+    """adamw (decoupled weight decay) or adam (weight decay as an L2 term in the gradient,
+    as Power et al. 2022 and Grokfast's code)"""
     lr: float = 3e-3
-    """AdamW learning rate (peak, after warmup)"""
+    """learning rate (peak, after warmup)"""
     weight_decay: float = 1e-3
-    """AdamW decoupled weight decay"""
+    """weight decay: decoupled (adamw) or L2 coefficient (adam)"""
     decay: str = "all"
     """what weight decay acts on: all (the seed: every parameter) or matrices (weight
     matrices and embeddings, not biases and LayerNorm gains, as nanoGPT)"""
     betas: tuple[float, float] = (0.9, 0.999)
-    """AdamW (beta1, beta2)"""
+    """Adam (beta1, beta2)"""
     adam_eps: float = 1e-8
-    """AdamW epsilon: larger values damp the steps when gradients are tiny"""
+    """Adam epsilon: larger values damp the steps when gradients are tiny"""
     warmup_steps: int = 0
     """linear learning-rate warmup over this many optimizer steps"""
     grad_clip: float = 0.0
@@ -275,6 +280,8 @@ def check_config(c: GrokConfig) -> None:
         raise ValueError(f"decay {c.decay!r} is not one of {DECAYS}")
     if c.init not in INITS:
         raise ValueError(f"init {c.init!r} is not one of {INITS}")
+    if c.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {c.optimizer!r} is not one of {OPTIMIZERS}")
     if c.grad_filter not in GRAD_FILTERS:
         raise ValueError(f"grad_filter {c.grad_filter!r} is not one of {GRAD_FILTERS}")
     if c.scheduler not in SCHEDULERS:
@@ -337,16 +344,18 @@ def nanda_init(model: Transformer, d_model: int, vocab_size: int) -> None:
 
 def build_optimizer(
     model: torch.nn.Module, c: GrokConfig, steps_per_epoch: int
-) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW (weight decay on every parameter, as the seed, or on matrices only) and its
-    schedule. A stack's parameters carry a seed axis first: a matrix is 3-D there."""
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW or Adam with an L2 term (weight decay on every parameter, as the seed, or on
+    matrices only) and its schedule. A stack's parameters carry a seed axis first: a matrix
+    is 3-D there. Both are elementwise, so a stack trains as its models would alone."""
     device_type = next(model.parameters()).device.type
     matrix_dims = 3 if isinstance(model, StackedModels) else 2
     params = list(model.parameters())
     decayed = [p for p in params if c.decay == "all" or p.dim() >= matrix_dims]
     kept = [p for p in params if not (c.decay == "all" or p.dim() >= matrix_dims)]
     groups = [{"params": decayed}] + ([{"params": kept, "weight_decay": 0.0}] if kept else [])
-    optimizer = torch.optim.AdamW(
+    kind = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(
         groups,
         lr=c.lr,
         betas=c.betas,
@@ -411,7 +420,7 @@ def train_epoch(
     """One pass over every seed's training set, each seed in its own random order; returns
     (steps, mean gradient norm per seed, before filtering and clipping). Seeds are
     independent: the summed loss gives each its own gradient, and the filter, the clipping
-    (per seed) and AdamW are elementwise."""
+    (per seed) and the optimizer are elementwise."""
     model.train()
     inputs, targets = stacked_split(data, "train")
     n = targets.shape[1]
