@@ -35,7 +35,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,20 +157,20 @@ def point_text(runs: Sequence[Row], label: str, budget: int) -> str:
     median = censored_median_ci(times)
     first = censored_median_ci([r["first_generalized_epoch"] for r in runs]).median
     ratios, _ = delays(runs, budget)
-    delay = censored_median_ci(ratios).median if ratios else math.nan
+    if not ratios:
+        delay = "no delay: never memorized"
+    else:
+        delay = censored_median_ci(ratios).median
+        delay = "median delay beyond the budget" if math.isinf(delay) else f"delay x{delay:.1f}"
     return (
         f"{label}: {count}/{len(runs)} [{low:.2f}, {high:.2f}] stable, median epoch "
         f"{fmt(median.median)} [{fmt(median.low)}, {fmt(median.high)}] (first crossing "
-        f"{fmt(first)}), delay x{fmt(delay, 1)}"
+        f"{fmt(first)}), {delay}"
     )
 
 
-def fmt(value: float, digits: int = 0) -> str:
-    if math.isinf(value):
-        return "never"
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.{digits}f}" if digits else f"{value:.0f}"
+def fmt(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.0f}"
 
 
 # --- one decision per row -----------------------------------------------------------------
@@ -186,7 +186,7 @@ class Decision:
     p_opposite: float  # one-sided p in the opposite direction
     figure: str
     holm_p: float = math.nan
-    verdict: str = field(default="")
+    verdict: str = ""
 
     @property
     def p_two_sided(self) -> float:
