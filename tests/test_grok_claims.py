@@ -226,6 +226,7 @@ def test_a_tiny_report_has_a_verdict_per_row_its_figures_and_resumes(tmp_path):
     text = run_claims(TINY, tmp_path / "out", workers=1, readme=readme)
     verdicts = [line for line in text.split("## Results")[0].splitlines() if "| **" in line]
     assert len(verdicts) == 7
+    assert "0 of 22 runs diverged" in text  # 4 + 6 + 4 + 2 x 2 + 4 runs, all counted
     assert all(
         v.endswith(("**supported** |", "**contradicted** |", "**inconclusive** |"))
         for v in verdicts

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scipy import stats
+
 from gptlab.analysis.statistics import (
     censored_median_ci,
     fisher_fewer,
@@ -386,8 +388,6 @@ def ci_text(values: Sequence[float]) -> str:
 
 def one_sample_t(values: Sequence[float]) -> tuple[float, float]:
     """One-sided p that the mean is below 0, and above 0 (no evidence under 2 values)."""
-    from scipy import stats
-
     if len(values) < 2 or len(set(values)) == 1:
         return 1.0, 1.0
     return (
@@ -439,7 +439,9 @@ def table_markdown(decisions: Sequence[Decision], alpha: float) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(plan: ClaimsPlan, decisions: Sequence[Decision]) -> str:
+def report_markdown(
+    plan: ClaimsPlan, decisions: Sequence[Decision], diverged: int, runs: int
+) -> str:
     base = plan.base
     lines = [
         "# The seed's claims about grokking, decided",
@@ -453,7 +455,8 @@ def report_markdown(plan: ClaimsPlan, decisions: Sequence[Decision]) -> str:
         "",
         f"Generalized = test accuracy >= {plan.threshold:g} from the stable epoch to the end; "
         "never = censored at the budget. Shares with exact 95% CIs, medians with "
-        "order-statistic CIs; delay = stable generalization epoch / memorization epoch.",
+        "order-statistic CIs; delay = stable generalization epoch / memorization epoch. "
+        f"{diverged} of {runs} runs diverged; they are left out of every test.",
         "",
         "## Verdicts",
         "",
@@ -532,45 +535,37 @@ def run_claims(
 
     plan.check()
     base, budget = plan.base, plan.max_epochs
-    decisions = []
-    rows = run_sweep(
-        plan,
-        base,
-        out / "claim1-weight-decay",
-        {"weight_decay": plan.weight_decays},
-        plan.seeds,
-        workers,
-    )
-    decisions.append(claim_weight_decay(rows, base.weight_decay, budget))
-    rows = run_sweep(
-        plan, base, out / "claim2-model-size", {"d_model": plan.d_models}, plan.seeds, workers
-    )
+    every_run: list[Row] = []
+
+    def swept(name: str, grid: dict, config=base, seeds=plan.seeds, epochs=budget) -> list[Row]:
+        arm = dataclasses.replace(plan, max_epochs=epochs)
+        rows = run_sweep(arm, config, out / name, grid, seeds, workers)
+        every_run.extend(rows)
+        return rows
+
+    rows = swept("claim1-weight-decay", {"weight_decay": plan.weight_decays})
+    decisions = [claim_weight_decay(rows, base.weight_decay, budget)]
+    rows = swept("claim2-model-size", {"d_model": plan.d_models})
     decisions += [
         claim_small_models(rows, base, budget),
         claim_large_models(rows, base.d_model, budget),
     ]
-    rows = run_sweep(
-        plan,
-        base,
-        out / "claim3-train-fraction",
-        {"train_fraction": plan.train_fractions},
-        plan.seeds,
-        workers,
-    )
+    rows = swept("claim3-train-fraction", {"train_fraction": plan.train_fractions})
     decisions += [claim_less_data_sooner(rows, budget), claim_less_data_longer_delay(rows, budget)]
+    groks = swept(
+        "claim4-sharpness/groks",
+        {},
+        dataclasses.replace(base, snapshot_every=plan.snapshot_every),
+        plan.sharpness_seeds,
+    )
+    control = swept(
+        "claim4-sharpness/control",
+        {},
+        dataclasses.replace(base, weight_decay=0.0, snapshot_every=plan.control_snapshot_every),
+        plan.sharpness_seeds,
+        plan.control_epochs,
+    )
     folder = out / "claim4-sharpness"
-    arms = {
-        "groks": (dataclasses.replace(base, snapshot_every=plan.snapshot_every), budget),
-        "control": (
-            dataclasses.replace(base, weight_decay=0.0, snapshot_every=plan.control_snapshot_every),
-            plan.control_epochs,
-        ),
-    }
-    finished_arms = {}
-    for arm, (config, epochs) in arms.items():
-        arm_plan = dataclasses.replace(plan, max_epochs=epochs)
-        rows = run_sweep(arm_plan, config, folder / arm, {}, plan.sharpness_seeds, workers)
-        finished_arms[arm] = {r["seed"] for r in finished(rows)}
     measured = [
         matched_sharpness.measure_pair(
             folder / "groks" / "base" / f"seed-{seed}",
@@ -579,15 +574,18 @@ def run_claims(
             plan.per_phase,
             plan.match_tolerance,
         )
-        for seed in sorted(finished_arms["groks"] & finished_arms["control"])
+        for seed in sorted(
+            {r["seed"] for r in finished(groks)} & {r["seed"] for r in finished(control)}
+        )
     ]
     plot_matched_sharpness(measured).savefig(folder / "matched_sharpness.png", dpi=110)
     decisions.append(claim_sharpness(measured))
     grid = {"init_scale": plan.init_scales, "weight_decay": plan.phase_weight_decays}
-    rows = run_sweep(plan, base, out / "claim5-init-scale", grid, plan.seeds, workers)
+    rows = swept("claim5-init-scale", grid)
     decisions.append(claim_init_scale(rows, base.weight_decay, budget))
     decide(decisions, plan.alpha)
-    text = report_markdown(plan, decisions)
+    diverged = sum(r["status"] == "diverged" for r in every_run)
+    text = report_markdown(plan, decisions, diverged, len(every_run))
     (out / "claims.md").write_text(text)
     if readme is not None:
         update_readme(readme, table_markdown(decisions, plan.alpha))
