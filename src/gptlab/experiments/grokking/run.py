@@ -85,8 +85,7 @@ class GrokConfig:
     """multiplies every initial weight after init; Omnigrok's knob (Liu et al., 2022)"""
     # ---- optimization ----
     optimizer: str = "adamw"
-    """adamw (decoupled weight decay) or adam (weight decay as an L2 term in the gradient,
-    as Power et al. 2022 and Grokfast's code)"""
+    """adamw (decoupled weight decay) or adam (weight decay as an L2 term in the gradient)"""
     lr: float = 3e-3
     """learning rate (peak, after warmup)"""
     weight_decay: float = 1e-3
