@@ -597,7 +597,7 @@ def main(argv: list[str]) -> int:
         "gptlab grok-claims",
         "Decide the seed's four claims about grokking, and init scale as a fifth axis:\n"
         "8 seeds per grid point, log-rank and Fisher tests, sharpness at equal training loss.\n"
-        "Takes about 41 min at --scale cpu on a 2-core CPU (see docs/grokking.md); finished\n"
+        "Takes about 45 min at --scale cpu on a 2-core CPU (see docs/grokking.md); finished\n"
         "runs and measures are reused, so an interrupted call resumes.",
     )
     parser.add_argument(
