@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import statistics
 import tempfile
 import time
 import typing
 from pathlib import Path
 
-from gptlab.experiments.grokking.run import PRESETS, GrokConfig, build_data, run_seeds
+from gptlab.experiments.grokking.run import (
+    PRESETS,
+    GrokConfig,
+    build_data,
+    run_seeds,
+    steps_per_epoch,
+)
 from gptlab.experiments.grokking.sweep import QUIET, parse_value
 
 
@@ -56,14 +61,13 @@ def measure(config: GrokConfig, seeds: int, root: Path) -> dict[str, typing.Any]
         for s in summaries
     ]
     reached = [e for e in stable if e is not None]
-    pairs = len(build_data(config).train_targets)
-    steps_per_epoch = math.ceil(pairs / config.batch_size) if config.batch_size else 1
+    per_epoch = steps_per_epoch(config, len(build_data(config).train_targets))
     shares = [s["share_at_threshold_after_generalizing"] for s in summaries]
     return {
         "stable": f"{sum(both)}/{seeds}",
         "median stable epoch": statistics.median(reached) if reached else None,
         "max stable epoch": max(reached) if reached else None,
-        "median stable step": statistics.median(reached) * steps_per_epoch if reached else None,
+        "median stable step": statistics.median(reached) * per_epoch if reached else None,
         "dips": sum(s["dips_after_generalizing"] for s in summaries),
         "spikes": sum(len(s["spike_epochs"]) for s in summaries),
         "min share after": round(min(x for x in shares if x is not None), 3)

@@ -141,11 +141,7 @@ def delays(runs: Sequence[Row], budget: int) -> tuple[list[float | None], list[f
     """Per run that memorized: generalization / memorization epoch (None if it never
     generalized), and the bound it is censored at when None (budget / memorization)."""
     memorized = [r for r in runs if r["memorized_epoch"] is not None]
-    ratios = [
-        None if r["generalized_epoch"] is None else r["generalized_epoch"] / r["memorized_epoch"]
-        for r in memorized
-    ]
-    return ratios, [budget / r["memorized_epoch"] for r in memorized]
+    return grok_sweep.delay_ratios(memorized), [budget / r["memorized_epoch"] for r in memorized]
 
 
 def point_text(runs: Sequence[Row], label: str, budget: int) -> str:
@@ -296,9 +292,15 @@ def claim_large_models(rows: Sequence[Row], base_size: int, budget: int) -> Deci
     )
 
 
-def claim_less_data_sooner(rows: Sequence[Row], budget: int) -> Decision:
+def fraction_extremes(rows: Sequence[Row]) -> tuple[list[float], list[Row], list[Row]]:
+    """The sorted train fractions, and the finished runs at the smallest and the largest."""
     fractions = sorted({r["train_fraction"] for r in rows})
     small, large = (finished(rows, train_fraction=f) for f in (fractions[0], fractions[-1]))
+    return fractions, small, large
+
+
+def claim_less_data_sooner(rows: Sequence[Row], budget: int) -> Decision:
+    fractions, small, large = fraction_extremes(rows)
     large_later, small_later = compare_times(
         stable_epochs(large), budget, stable_epochs(small), budget
     )
@@ -318,8 +320,7 @@ def claim_less_data_sooner(rows: Sequence[Row], budget: int) -> Decision:
 
 
 def claim_less_data_longer_delay(rows: Sequence[Row], budget: int) -> Decision:
-    fractions = sorted({r["train_fraction"] for r in rows})
-    small, large = (finished(rows, train_fraction=f) for f in (fractions[0], fractions[-1]))
+    fractions, small, large = fraction_extremes(rows)
     longer, shorter = compare_times(*delays(small, budget), *delays(large, budget))
     return Decision(
         "3b. less data delays grokking longer",

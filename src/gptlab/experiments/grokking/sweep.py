@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import itertools
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,14 @@ def collect(
     return rows
 
 
+def delay_ratios(runs: Iterable[dict[str, Any]]) -> list[float | None]:
+    """Generalization / memorization epoch of runs that memorized (None: never generalized)."""
+    return [
+        None if r["generalized_epoch"] is None else r["generalized_epoch"] / r["memorized_epoch"]
+        for r in runs
+    ]
+
+
 def summarize(
     rows: Sequence[dict[str, Any]], axes: Sequence[str], confidence: float = 0.95
 ) -> list[dict[str, Any]]:
@@ -216,13 +224,7 @@ def summarize(
         share_low, share_high = proportion_ci(grokked, len(runs), confidence)
         general = censored_median_ci([r["generalized_epoch"] for r in runs], confidence)
         memorized = censored_median_ci([r["memorized_epoch"] for r in runs], confidence)
-        delays = [
-            None
-            if r["generalized_epoch"] is None
-            else r["generalized_epoch"] / r["memorized_epoch"]
-            for r in runs
-            if r["memorized_epoch"] is not None
-        ]
+        delays = delay_ratios(r for r in runs if r["memorized_epoch"] is not None)
         table.append(
             {
                 **dict(zip(axes, key, strict=True)),
