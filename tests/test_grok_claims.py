@@ -192,6 +192,9 @@ def test_cli_refuses_a_readme_without_markers_before_any_run(tmp_path, capsys):
     out = tmp_path / "claims"
     assert cli(["grok-claims", "--out", str(out), "--readme", str(tmp_path / "plain.md")]) == 2
     assert "no grok-claims markers" in capsys.readouterr().err
+    for missing in (tmp_path / "absent.md", tmp_path):
+        assert cli(["grok-claims", "--out", str(out), "--readme", str(missing)]) == 2
+        assert f"--readme {missing}: no such file" in capsys.readouterr().err
     assert not out.exists()
 
 

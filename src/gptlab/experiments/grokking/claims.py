@@ -618,9 +618,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
-    if args.readme is not None and (
-        not args.readme.is_file() or README_BEGIN not in args.readme.read_text()
-    ):
+    if args.readme is not None and not args.readme.is_file():
+        raise ValueError(f"--readme {args.readme}: no such file")
+    if args.readme is not None and README_BEGIN not in args.readme.read_text():
         raise ValueError(f"--readme {args.readme}: no grok-claims markers in it")
     check_out_dir(args.out)
     print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))
