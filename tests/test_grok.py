@@ -90,7 +90,7 @@ def test_run_folder_contract(tmp_path):
         "status", "memorized_epoch", "generalized_epoch", "stable_generalized_epoch",
         "stable_generalized_epoch_unmirrored", "dips_after_generalizing", "worst_dip",
         "share_at_threshold_after_generalizing", "spike_epochs", "wall_time_s",
-        "landscape_share",
+        "stable_generalized_time_s", "landscape_share",
     ):  # fmt: skip
         assert key in summary
     assert summary["status"] == "finished"
@@ -163,6 +163,11 @@ def test_small_problem_really_groks(tmp_path):
     memorized, generalized = summary["memorized_epoch"], summary["generalized_epoch"]
     assert memorized is not None and memorized <= 200
     assert generalized is not None and generalized >= 3 * memorized
+    stable = next(
+        r for r in read_rows(tmp_path) if r["epoch"] == summary["stable_generalized_epoch"]
+    )
+    assert summary["generalized_time_s"] <= summary["stable_generalized_time_s"] == stable["time_s"]
+    assert summary["stable_generalized_time_s"] <= summary["wall_time_s"]
 
 
 @pytest.mark.parametrize(
@@ -220,7 +225,7 @@ def test_adam_puts_weight_decay_in_the_gradient_and_adamw_decouples_it():
         assert optimizer.param_groups[0]["weight_decay"] == 0.5
 
 
-def test_init_scale_and_nanda_init_set_the_initial_weight_norm():
+def test_init_scale_and_each_init_set_the_initial_weight_norm():
     def norm(**changes):
         torch.manual_seed(0)
         model = build_model(dataclasses.replace(SMOKE, **changes), 24)
@@ -231,3 +236,9 @@ def test_init_scale_and_nanda_init_set_the_initial_weight_norm():
     nanda = build_model(dataclasses.replace(SMOKE, init="nanda"), 24)
     assert nanda.wte.weight.std().item() == pytest.approx(1 / SMOKE.d_model**0.5, rel=0.1)
     assert nanda.lm_head.weight.std().item() == pytest.approx(1 / 24**0.5, rel=0.1)
+    torch.manual_seed(0)
+    default = build_model(dataclasses.replace(SMOKE, init="torch"), 24)
+    assert default.wte.weight.std().item() == pytest.approx(1.0, rel=0.1)  # nn.Embedding's N(0, 1)
+    bound = 1 / SMOKE.d_model**0.5  # nn.Linear's Kaiming-uniform: U(-1/sqrt(fan_in), ...)
+    assert default.lm_head.weight.abs().max().item() <= bound
+    assert default.lm_head.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.1)

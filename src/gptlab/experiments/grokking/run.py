@@ -44,7 +44,7 @@ SCHEDULERS = ("cosine", "constant")
 GRAD_FILTERS = ("none", "ema")
 OPTIMIZERS = ("adamw", "adam")
 DECAYS = ("all", "matrices")
-INITS = ("gpt2", "nanda")
+INITS = ("gpt2", "nanda", "torch")
 T_MAX_UNITS = ("epochs", "steps")
 
 
@@ -79,8 +79,9 @@ class GrokConfig:
     layer_norm: bool = True
     """LayerNorm before attention, MLP and the output (False: no normalization at all)"""
     init: str = "gpt2"
-    """gpt2 (std 0.02) or nanda (std 1/sqrt(d_model), unembedding 1/sqrt(vocab), as in
-    Nanda et al. 2023)"""
+    """gpt2 (std 0.02), nanda (std 1/sqrt(d_model), unembedding 1/sqrt(vocab), as in
+    Nanda et al. 2023) or torch (PyTorch's layer defaults: embeddings N(0, 1), as in the
+    code of Power et al. 2022 and Grokfast)"""
     init_scale: float = 1.0
     """multiplies every initial weight after init; Omnigrok's knob (Liu et al., 2022)"""
     # ---- optimization ----
@@ -325,6 +326,8 @@ def build_model(c: GrokConfig, vocab_size: int) -> Transformer:
     with torch.no_grad():
         if c.init == "nanda":
             nanda_init(model, c.d_model, vocab_size)
+        elif c.init == "torch":
+            torch_default_init(model)
         if c.init_scale != 1.0:
             for param in model.parameters():
                 param.mul_(c.init_scale)
@@ -339,6 +342,15 @@ def nanda_init(model: Transformer, d_model: int, vocab_size: int) -> None:
             continue  # biases were zeroed and gains set to one by the model's own init
         std = 1 / math.sqrt(vocab_size if name == "lm_head.weight" else d_model)
         param.normal_(0.0, std)
+
+
+def torch_default_init(model: torch.nn.Module) -> None:
+    """Each layer's own PyTorch initialization (embeddings N(0, 1), linear layers
+    Kaiming-uniform), as the reference grokking code leaves them. The embeddings start ~50x
+    larger than GPT-2's, which slows their relative learning rate: a long grokking delay."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            module.reset_parameters()
 
 
 def build_optimizer(
@@ -794,14 +806,19 @@ class GrokRun:
             rows = folder.read_metrics()
             memorized = first_epoch(rows, "train_acc", MEMORIZED)
             generalized = first_epoch(rows, "test_acc", GENERALIZED)
+            stability = generalization_stability(rows, "test_acc", GENERALIZED)
+            stable = next(
+                (r for r in rows if r["epoch"] == stability["stable_generalized_epoch"]), None
+            )
             summary = {
                 "epochs_completed": counters.unit,
                 "final": rows[-1] if rows else None,
                 "memorized_epoch": memorized and memorized["epoch"],
-                **generalization_stability(rows, "test_acc", GENERALIZED),
+                **stability,
                 "stable_generalized_epoch_unmirrored": stable_unmirrored(rows),
                 "memorized_time_s": memorized and memorized["time_s"],
                 "generalized_time_s": generalized and generalized["time_s"],
+                "stable_generalized_time_s": stable and stable["time_s"],
                 "wall_time_s": counters.wall_s,
                 "landscape_time_s": self.timers["landscape"],
                 "landscape_share": self.timers["landscape"] / wall,
