@@ -30,6 +30,13 @@ def test_every_config_field_has_its_own_docstring(config_cls):
         and not (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant))
     ]
     assert undocumented == []
+    # tyro keeps a docstring's line breaks in --help: one line per field reads as one meaning
+    multiline = [
+        after.value.value
+        for node, after in zip(body, [*body[1:], None], strict=True)
+        if isinstance(node, ast.AnnAssign) and "\n" in after.value.value
+    ]
+    assert multiline == []
 
 
 @pytest.mark.parametrize("subcommand, config_cls", [("grok", GrokConfig), ("center", CenterConfig)])

@@ -95,9 +95,9 @@ DTYPES = ("auto", "float32", "bfloat16")
 @dataclass
 class CenterConfig:
     # ---- centering: a named variant; the four fields after it override it when set ----
+    # each *_normalized variant is the strength-0 control of its placement
     variant: str = "baseline"
-    """what is centered, and how: one of VARIANTS (baseline, qk_centered, qk_normalized,
-    ..., custom); each *_normalized variant is the strength-0 control of its placement"""
+    """what is centered, and how: one of VARIANTS (baseline, qk_centered, ..., custom)"""
     centering_mode: str | None = None
     """override the variant's mode: simple, adaptive, learnable_center or momentum"""
     center_qk: bool | None = None
@@ -117,9 +117,9 @@ class CenterConfig:
     """a UTF-8 text file to train on ('' = Tiny Shakespeare from data_dir, env or download)"""
     data_dir: str = ""
     """a folder holding tinyshakespeare/input.txt ('' = GPTLAB_DATA_DIR, cache, download)"""
+    # for choosing hyperparameters without reading val
     holdout_fraction: float = 0.0
-    """share of the train split (its end) never trained on, scored at the end as the
-    holdout loss: for choosing hyperparameters without reading val; 0 = none"""
+    """share of the train split (its end) never trained on, scored as the holdout loss; 0 = none"""
     # ---- model (the seed: 6 layers, 6 heads, 384 wide, block 256) ----
     n_layer: int = 6
     """transformer blocks"""

@@ -78,10 +78,10 @@ class GrokConfig:
     """dropout probability, in [0, 1)"""
     layer_norm: bool = True
     """LayerNorm before attention, MLP and the output (False: no normalization at all)"""
+    # nanda: std 1/sqrt(d_model), unembedding 1/sqrt(vocab); torch: as the reference code of
+    # Power et al. 2022 and Grokfast leaves its layers
     init: str = "gpt2"
-    """gpt2 (std 0.02), nanda (std 1/sqrt(d_model), unembedding 1/sqrt(vocab), as in
-    Nanda et al. 2023) or torch (PyTorch's layer defaults: embeddings N(0, 1), as in the
-    code of Power et al. 2022 and Grokfast)"""
+    """gpt2 (std 0.02), nanda (Nanda et al. 2023) or torch (PyTorch's: embeddings N(0, 1))"""
     init_scale: float = 1.0
     """multiplies every initial weight after init; Omnigrok's knob (Liu et al., 2022)"""
     # ---- optimization ----
@@ -91,9 +91,9 @@ class GrokConfig:
     """learning rate (peak, after warmup)"""
     weight_decay: float = 1e-3
     """weight decay: decoupled (adamw) or L2 coefficient (adam)"""
+    # matrices: weight matrices and embeddings, not biases and LayerNorm gains, as nanoGPT
     decay: str = "all"
-    """what weight decay acts on: all (the seed: every parameter) or matrices (weight
-    matrices and embeddings, not biases and LayerNorm gains, as nanoGPT)"""
+    """what weight decay acts on: all (every parameter, as the seed) or matrices (not biases)"""
     betas: tuple[float, float] = (0.9, 0.999)
     """Adam (beta1, beta2)"""
     adam_eps: float = 1e-8
