@@ -8,7 +8,7 @@ from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from gptlab.plots.grokking import plot_attention_evolution, plot_curves
+from gptlab.plots.grokking import plot_accuracy_by_arm, plot_attention_evolution, plot_curves
 from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
 from gptlab.plots.output import save_and_log
 
@@ -97,3 +97,22 @@ def test_example_figures_render_to_png(tmp_path):
     for name, fig in figures.items():
         fig.savefig(tmp_path / f"{name}.png", dpi=40)
         assert imread(tmp_path / f"{name}.png").shape[2] == 4
+
+
+def test_accuracy_by_arm_draws_train_and_test_per_seed_against_step():
+    def rows(rate):
+        return [{"step": s, "train_acc": min(1, rate * s), "test_acc": rate * s / 2}
+                for s in (10, 100, 1000)]  # fmt: skip
+
+    fig = plot_accuracy_by_arm({"filter": [rows(1e-3), rows(2e-3)], "off": [rows(1e-4)]})
+    (ax,) = fig.axes
+    assert len(ax.lines) == 6  # (train, test) x 3 seeds
+    test_lines = ax.lines[0::2]
+    np.testing.assert_allclose(test_lines[1].get_ydata(), [0.01, 0.1, 1.0])
+    assert list(test_lines[2].get_xdata()) == [10, 100, 1000]
+    assert ax.lines[1].get_linestyle() == "--" and ax.get_xscale() == "log"
+    assert test_lines[0].get_color() == test_lines[1].get_color() != test_lines[2].get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "filter, 2 seeds",
+        "off, 1 seed",
+    ]

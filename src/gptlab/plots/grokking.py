@@ -50,6 +50,27 @@ def plot_curves(
     return fig
 
 
+def plot_accuracy_by_arm(arms: dict[str, list[list[dict[str, Any]]]], title: str = "") -> Figure:
+    """Train (dashed) and test (solid) accuracy against optimizer step (log x), one thin
+    line per seed and one colour per arm, so arms of a side-by-side benchmark compare."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for (name, seeds), color in zip(arms.items(), _ARM_COLORS, strict=False):
+        for k, rows in enumerate(seeds):
+            step = [r["step"] for r in rows]
+            label = f"{name}, {len(seeds)} seed{'s' * (len(seeds) != 1)}" if k == 0 else None
+            ax.plot(step, [r["test_acc"] for r in rows], color=color, lw=1, label=label)
+            ax.plot(step, [r["train_acc"] for r in rows], color=color, lw=0.8, ls="--")
+    ax.set(xscale="log", xlabel="optimizer step", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.set_title(title + "\nsolid: test accuracy, dashed: train accuracy", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+_ARM_COLORS = ("tab:green", "tab:red", "tab:gray", "tab:blue", "tab:orange", "tab:purple")
+
+
 def _mark_epochs(
     ax: Axes,
     memorized: int | None,
