@@ -53,7 +53,14 @@ def parse_variant(spec: str) -> tuple[str, dict[str, typing.Any]]:
 def measure(config: GrokConfig, seeds: int, root: Path) -> dict[str, typing.Any]:
     started = time.perf_counter()
     summaries = run_seeds(config, seeds, root, batched=True, progress=False)
-    wall = time.perf_counter() - started
+    return describe(config, summaries, time.perf_counter() - started)
+
+
+def describe(
+    config: GrokConfig, summaries: list[dict[str, typing.Any]], wall: float
+) -> dict[str, typing.Any]:
+    """One table row for ``summaries``: the seeds of ``config``, trained in ``wall`` s."""
+    seeds = len(summaries)
     stable = [s["stable_generalized_epoch"] for s in summaries]
     both = [
         s["stable_generalized_epoch"] is not None

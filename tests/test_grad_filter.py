@@ -124,3 +124,24 @@ def test_stacked_parameter_is_filtered_like_each_model_alone():
 def test_invalid_hyperparameters_are_named(alpha, lamb, named):
     with pytest.raises(ValueError, match=named):
         EmaGradFilter([], alpha=alpha, lamb=lamb)
+
+
+def test_under_adam_a_steady_gradient_makes_the_filter_a_weaker_l2_term():
+    """The confound benchmarks/grokfast_speedup.py controls for: Adam adds its L2 term after
+    the filter and is blind to the gradient's scale, so with a constant data gradient the
+    filter (lambda) is exactly L2 / (1 + lambda) without it."""
+    data_gradient = torch.tensor([0.3, -1.0, 0.02])
+
+    def trajectory(lamb: float, weight_decay: float) -> torch.Tensor:
+        w = torch.nn.Parameter(torch.tensor([2.0, -1.5, 0.7]))
+        optimizer = torch.optim.Adam([w], lr=0.05, weight_decay=weight_decay, eps=1e-12)
+        ema = EmaGradFilter([w], alpha=0.9, lamb=lamb)
+        for _ in range(50):
+            w.grad = data_gradient.clone()
+            ema.apply()
+            optimizer.step()
+        return w.detach()
+
+    filtered = trajectory(lamb=5.0, weight_decay=0.3)
+    torch.testing.assert_close(filtered, trajectory(lamb=0.0, weight_decay=0.3 / 6))
+    assert not torch.allclose(filtered, trajectory(lamb=0.0, weight_decay=0.3))

@@ -60,6 +60,14 @@ def test_presets_match_the_seed_and_the_names_users_rely_on():
         False, "nanda", 1e-3, 1.0,
     )  # fmt: skip
     assert (nanda.betas, nanda.batch_size, nanda.warmup_steps) == ((0.9, 0.98), 0, 10)
+    fast = PRESETS["fast"]  # Grokfast's optimizer, batch, init and filter, at p 97 (add)
+    assert (fast.p, fast.operation, fast.train_fraction, fast.batch_size) == (97, "add", 0.5, 512)
+    assert (fast.optimizer, fast.lr, fast.weight_decay, fast.betas, fast.warmup_steps) == (
+        "adam", 1e-3, 0.005, (0.9, 0.98), 10,
+    )  # fmt: skip
+    assert (fast.init, fast.grad_filter, fast.grad_filter_alpha, fast.grad_filter_lambda) == (
+        "torch", "ema", 0.98, 5.0,
+    )  # fmt: skip
 
 
 def test_model_predicts_at_every_position_and_exposes_attention_per_head():
