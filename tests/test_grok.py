@@ -250,3 +250,9 @@ def test_init_scale_and_each_init_set_the_initial_weight_norm():
     bound = 1 / SMOKE.d_model**0.5  # nn.Linear's Kaiming-uniform: U(-1/sqrt(fan_in), ...)
     assert default.lm_head.weight.abs().max().item() <= bound
     assert default.lm_head.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.1)
+
+
+def test_figure_titles_name_the_filter_and_how_weight_decay_acts():
+    assert grok.run_title(SMOKE) == "add mod 23, 70% of pairs, wd 1, lr 0.003, seed 0"
+    fast = grok.run_title(PRESETS["fast"])
+    assert fast == "add mod 97, 50% of pairs, L2 0.005, lr 0.001, seed 0, ema filter (lambda 5)"

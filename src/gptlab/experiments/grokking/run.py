@@ -942,7 +942,11 @@ def render_curves(folder: RunFolder, c: GrokConfig, rows: list[dict[str, Any]]) 
 
 def run_title(c: GrokConfig) -> str:
     size = f"{c.train_fraction:.0%} of pairs" if c.train_fraction else f"{c.train_size} pairs"
-    return f"{c.operation} mod {c.p}, {size}, wd {c.weight_decay:g}, lr {c.lr:g}, seed {c.seed}"
+    decay = f"L2 {c.weight_decay:g}" if c.optimizer == "adam" else f"wd {c.weight_decay:g}"
+    title = f"{c.operation} mod {c.p}, {size}, {decay}, lr {c.lr:g}, seed {c.seed}"
+    if c.grad_filter != "none":  # a filtered run must not pass for an unfiltered one
+        title += f", {c.grad_filter} filter (lambda {c.grad_filter_lambda:g})"
+    return title
 
 
 def run_grok(
