@@ -111,7 +111,7 @@ def main() -> None:
             arms = {
                 row["arm"]: [
                     RunFolder(d).read_metrics()
-                    for d in sorted((root / folder_name(row["arm"])).iterdir())
+                    for d in sorted((root / folder_name(row["arm"])).glob("seed-*"))
                 ]
                 for row in rows
             }
