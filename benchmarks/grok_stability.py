@@ -50,10 +50,13 @@ def parse_variant(spec: str) -> tuple[str, dict[str, typing.Any]]:
     return name, changes
 
 
-def measure(config: GrokConfig, seeds: int, root: Path) -> dict[str, typing.Any]:
+def measure(
+    config: GrokConfig, seeds: int, root: Path
+) -> tuple[dict[str, typing.Any], list[dict[str, typing.Any]]]:
+    """Train ``seeds`` seeds of ``config`` as one batched model: the table row, the summaries."""
     started = time.perf_counter()
     summaries = run_seeds(config, seeds, root, batched=True, progress=False)
-    return describe(config, summaries, time.perf_counter() - started)
+    return describe(config, summaries, time.perf_counter() - started), summaries
 
 
 def describe(
@@ -103,7 +106,7 @@ def main() -> None:
             name, changes = parse_variant(spec)
             config = dataclasses.replace(base, **changes)
             root = (args.keep or Path(tmp)) / name
-            row = {"variant": name, **measure(config, args.seeds, root)}
+            row = {"variant": name, **measure(config, args.seeds, root)[0]}
             rows.append(row)
             print(" | ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
     print("\n| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))

@@ -26,11 +26,10 @@ import argparse
 import dataclasses
 import statistics
 import tempfile
-import time
 import typing
 from pathlib import Path
 
-from grok_stability import describe
+from grok_stability import measure
 
 from gptlab.experiments.grokking.run import (
     PRESETS,
@@ -46,9 +45,7 @@ from gptlab.train.run_folder import RunFolder
 
 def arm(config: GrokConfig, seeds: int, root: Path) -> tuple[dict, list[int | None]]:
     """Train ``seeds`` seeds; return the table row and each seed's stable step (or None)."""
-    started = time.perf_counter()
-    summaries = run_seeds(config, seeds, root, batched=True, progress=False)
-    row = describe(config, summaries, time.perf_counter() - started)
+    row, summaries = measure(config, seeds, root)
     per_epoch = steps_per_epoch(config, len(build_data(config).train_targets))
     epochs = [s["stable_generalized_epoch"] for s in summaries]
     return row, [e * per_epoch if e is not None else None for e in epochs]
