@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 TOKENS = ("x", "y", "=")
+_ARM_COLORS = ("tab:green", "tab:red", "tab:gray", "tab:blue", "tab:orange", "tab:purple")
 
 
 def plot_curves(
@@ -66,9 +67,6 @@ def plot_accuracy_by_arm(arms: dict[str, list[list[dict[str, Any]]]], title: str
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return fig
-
-
-_ARM_COLORS = ("tab:green", "tab:red", "tab:gray", "tab:blue", "tab:orange", "tab:purple")
 
 
 def _mark_epochs(
