@@ -116,3 +116,5 @@ def test_accuracy_by_arm_draws_train_and_test_per_seed_against_step():
         "filter, 2 seeds",
         "off, 1 seed",
     ]
+    many = plot_accuracy_by_arm({f"arm {k}": [rows(1e-3)] for k in range(9)})
+    assert len(many.axes[0].lines) == 18  # more arms than colours: none is dropped

@@ -6,6 +6,7 @@ render on headless machines and in threads; the caller saves or logs them.
 
 from __future__ import annotations
 
+from itertools import cycle
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def plot_accuracy_by_arm(arms: dict[str, list[list[dict[str, Any]]]], title: str
     line per seed and one colour per arm, so arms of a side-by-side benchmark compare."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
-    for (name, seeds), color in zip(arms.items(), _ARM_COLORS, strict=False):
+    for (name, seeds), color in zip(arms.items(), cycle(_ARM_COLORS)):  # every arm drawn
         for k, rows in enumerate(seeds):
             step = [r["step"] for r in rows]
             label = f"{name}, {len(seeds)} seed{'s' * (len(seeds) != 1)}" if k == 0 else None
