@@ -32,6 +32,7 @@ from gptlab.experiments.grokking.run import (
     steps_per_epoch,
 )
 from gptlab.experiments.grokking.sweep import QUIET, parse_value
+from gptlab.experiments.options import check_out_dir
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, typing.Any]]:
@@ -96,6 +97,11 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:FIELD=V,...")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
     args = parser.parse_args()
+    if args.keep is not None:
+        try:
+            check_out_dir(args.keep, "--keep")
+        except ValueError as error:
+            parser.error(str(error))
     base = dataclasses.replace(PRESETS[args.preset], **QUIET, checkpoint_every=10**9)
     if args.epochs:
         base = dataclasses.replace(base, epochs=args.epochs)

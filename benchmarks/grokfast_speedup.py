@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import tempfile
 import typing
@@ -39,6 +40,7 @@ from gptlab.experiments.grokking.run import (
     steps_per_epoch,
 )
 from gptlab.experiments.grokking.sweep import QUIET
+from gptlab.experiments.options import check_out_dir
 from gptlab.plots.grokking import plot_accuracy_by_arm
 from gptlab.train.run_folder import RunFolder
 
@@ -84,6 +86,15 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs in this folder")
     parser.add_argument("--figure", type=Path, default=None, help="draw the arms into this PNG")
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds {args.seeds} must be >= 1")
+    if not (math.isfinite(args.ratio) and args.ratio >= 1):
+        parser.error(f"--ratio {args.ratio} must be a finite number >= 1")
+    if args.keep is not None:
+        try:
+            check_out_dir(args.keep, "--keep")
+        except ValueError as error:
+            parser.error(str(error))
     preset = PRESETS["fast"]
     shipped = dataclasses.replace(preset, **QUIET, checkpoint_every=10**9)
     per_epoch = steps_per_epoch(shipped, len(build_data(shipped).train_targets))
