@@ -67,6 +67,23 @@ def test_holm_adjusts_step_down_and_keeps_input_order():
     assert holm([0.5, 0.9]) == [1.0, 1.0]
 
 
+def test_holm_keeps_nan_and_counts_it_in_the_family():
+    # max(0.0, nan) is 0.0 in Python: a nan once came back as an adjusted p of 0
+    assert math.isnan(holm([math.nan])[0])
+    # the nan counts in m = 3 and ranks last, as p = 1 would: statsmodels 0.15
+    # multipletests([0.01, 1.0, 0.04], method="holm") gives [0.03, 1.0, 0.08]
+    adjusted = holm([0.01, math.nan, 0.04])
+    assert adjusted[0] == pytest.approx(0.03) and adjusted[2] == pytest.approx(0.08)
+    assert math.isnan(adjusted[1])
+
+
+def test_a_nan_difference_gives_a_nan_p_not_certainty():
+    # one nan makes sd(d) nan, which sent the t-test down the 'all differences equal' path
+    result = paired_comparison([1.0, math.nan], [0.0, 0.0])
+    assert math.isnan(result.t_pvalue) and math.isnan(result.mean_difference)
+    assert holm([result.t_pvalue, 0.01])[1] == pytest.approx(0.02)
+
+
 # --- time-to-event summaries with censoring (grokking sweeps) ---
 
 

@@ -118,18 +118,30 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
 
 
 def _degenerate_p(mean_difference: float) -> float:
-    """All differences equal: no evidence if they are zero, otherwise certain."""
+    """All differences equal: no evidence if they are zero, otherwise certain; a nan mean (a
+    nan among the values) stays nan rather than reading as certainty."""
+    if math.isnan(mean_difference):
+        return math.nan
     return 1.0 if mean_difference == 0 else 0.0
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order."""
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order.
+
+    A nan p-value (a test that could not be computed) stays nan, and it still counts in the
+    number of tests m: it was part of the family, and leaving it out would make the other
+    tests look stronger because one of them failed. It is ranked last, as if it were p = 1;
+    since Holm's adjusted p-values only grow with any input p, the others' are then the
+    largest they could be whatever the missing test would have given, so they stay valid.
+    """
     p = np.asarray(pvalues, dtype=float)
     m = p.size
-    order = np.argsort(p)
-    adjusted = np.empty(m)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
+    adjusted = np.full(m, np.nan)
     running = 0.0
     for rank, i in enumerate(order):
+        if np.isnan(p[i]):
+            continue  # ranked last, so no finite p comes after it
         running = max(running, (m - rank) * p[i])
         adjusted[i] = min(1.0, running)
     return adjusted.tolist()
