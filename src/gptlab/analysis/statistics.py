@@ -76,28 +76,43 @@ def paired_comparison(
     return PairedComparison(n, mean, mean - half, mean + half, confidence, t_p, w_p)
 
 
-def minimum_detectable_effect(
-    sd_difference: float, n: int, power: float = 0.8, alpha: float = 0.05
-) -> float:
-    """The smallest true mean paired difference that a two-sided paired t-test at level
-    ``alpha`` detects with probability ``power``, for ``n`` pairs whose differences have
-    standard deviation ``sd_difference`` (exact, through the noncentral t distribution).
+def paired_t_power(effect: float, n: int, alpha: float = 0.05) -> float:
+    """Probability that a two-sided paired (or one-sample) t-test at level ``alpha`` rejects
+    for ``n`` pairs whose true mean difference is ``effect`` standard deviations of the
+    differences (exact, through the noncentral t distribution)."""
+    df, shift = n - 1, effect * math.sqrt(n)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    # The lower tail P(T < -c) at shift s is the upper tail at shift -s (T(-s) ~ -T(s)).
+    # scipy's nct.cdf(-c, 1, s) is nan for large s, and a nan there once turned the power at
+    # n = 2 into 1 (an MDE of 5.45 sd instead of 11.55); nct.sf stays finite on both sides.
+    return float(stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift))
 
-    A difference smaller than this may be real; n seeds were too few to tell."""
+
+def minimum_detectable_effect(
+    sd_difference: float, n: int, power: float = 0.8, alpha: float = 0.05, comparisons: int = 1
+) -> float:
+    """The smallest true mean paired difference that a two-sided paired t-test detects with
+    probability ``power``, for ``n`` pairs whose differences have standard deviation
+    ``sd_difference`` (see :func:`paired_t_power`).
+
+    The test's level is ``alpha / comparisons``: with ``comparisons`` = m tests under one
+    Holm correction, alpha / m is the level at which Holm rejects a test whatever the others
+    give (its first step), so this is the effect every contrast of the family is sure to
+    detect with that power; a contrast whose m - r others are all rejected is tested at
+    alpha / r and may need less. A difference smaller than this may be real; n seeds were
+    too few to tell."""
     if n < 2:
         raise ValueError(f"n = {n}: a paired t-test needs at least 2 pairs")
     if not (0 < power < 1 and 0 < alpha < 1):
         raise ValueError(f"power {power} and alpha {alpha} must lie in (0, 1)")
+    if comparisons < 1:
+        raise ValueError(f"comparisons = {comparisons} must be at least 1")
     if sd_difference == 0:
         return 0.0
-    df, root_n = n - 1, np.sqrt(n)
-    critical = stats.t.ppf(1 - alpha / 2, df)
+    level = alpha / comparisons
 
     def shortfall(standardized: float) -> float:  # in units of sd_difference
-        shift = standardized * root_n
-        rejects = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
-        # scipy's noncentral t returns nan far in the tail at df = 1, where power is ~1
-        return (1.0 if np.isnan(rejects) else rejects) - power
+        return paired_t_power(standardized, n, level) - power
 
     upper = 1.0
     while shortfall(upper) < 0:
@@ -157,7 +172,8 @@ class Contrast:
     family: str  # what the contrast asks, e.g. "vs baseline"
     paired: PairedComparison
     holm_p: float
-    mde: float  # minimum detectable effect at 80% power, from the observed paired spread
+    mde: float  # minimum detectable effect at 80% power and alpha 0.05, unadjusted
+    mde_holm: float  # the same at alpha 0.05 / m, m = contrasts in the Holm family
 
     @property
     def relative_ratio(self) -> tuple[float, float, float]:
@@ -171,7 +187,10 @@ def paired_contrasts(
 ) -> list[Contrast]:
     """Each (treatment, control, family) of ``pairs`` over the seeds both arms have
     (``values[arm][seed]``), skipping pairs with fewer than 2 common seeds; one Holm
-    correction over every contrast returned."""
+    correction over every contrast returned. Each contrast's minimum detectable effect is
+    given at alpha 0.05 and at alpha 0.05 / m, the level Holm surely rejects at (see
+    :func:`minimum_detectable_effect`); the verdicts are Holm-corrected, so the second is the
+    effect they can resolve."""
     tested = []
     for treatment, control, family in pairs:
         seeds = sorted(set(values[treatment]) & set(values[control]))
@@ -180,12 +199,20 @@ def paired_contrasts(
         a = [values[treatment][s] for s in seeds]
         b = [values[control][s] for s in seeds]
         spread = float(np.std(np.subtract(a, b), ddof=1))
-        mde = minimum_detectable_effect(spread, len(seeds))
-        tested.append((treatment, control, family, paired_comparison(a, b), mde))
+        tested.append((treatment, control, family, paired_comparison(a, b), spread))
     adjusted = holm([t[3].t_pvalue for t in tested])
+    m = len(tested)
     return [
-        Contrast(t, c, f, paired, p, mde)
-        for (t, c, f, paired, mde), p in zip(tested, adjusted, strict=True)
+        Contrast(
+            t,
+            c,
+            f,
+            paired,
+            p,
+            minimum_detectable_effect(spread, paired.n),
+            minimum_detectable_effect(spread, paired.n, comparisons=m),
+        )
+        for (t, c, f, paired, spread), p in zip(tested, adjusted, strict=True)
     ]
 
 
