@@ -10,11 +10,14 @@ from gptlab.analysis.statistics import (
     censored,
     censored_median_ci,
     fisher_fewer,
+    fisher_two_sided,
     holm,
     kaplan_meier,
     logrank_later,
+    logrank_two_sided,
     mean_ci,
     minimum_detectable_effect,
+    one_sample_t_two_sided,
     paired_comparison,
     paired_contrasts,
     paired_t_power,
@@ -218,10 +221,37 @@ def test_censored_takes_one_bound_per_run_or_one_for_all():
         censored([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
+def test_logrank_two_sided_is_the_two_sided_test():
+    # lifelines 0.30 logrank_test on the same data: p 0.44954793808564086 (chi2 0.5718)
+    a, b = [100, 150, None, 400, None], [90, 120, 200, 210, None]
+    assert logrank_two_sided(a, 500, b, 500) == pytest.approx(0.449547938, abs=1e-8)
+    assert logrank_two_sided(b, 500, a, 500) == pytest.approx(0.449547938, abs=1e-8)
+    assert logrank_two_sided([None] * 3, 500, [None] * 3, 500) == 1.0
+
+
 def test_fisher_fewer_is_one_sided():
     assert fisher_fewer(0, 8, 8, 8) == pytest.approx(1 / 12870)
     assert fisher_fewer(8, 8, 0, 8) == 1.0
     assert fisher_fewer(4, 8, 4, 8) > 0.5
+
+
+def test_fisher_two_sided_is_not_twice_the_one_sided_p():
+    # 3/6 vs 8/8: of the tables with these margins (3, 4, 5 or 6 successes in the first
+    # row: 165, 990, 1386, 462 of C(14, 6) = 3003) only the observed one is no more likely
+    # than itself, so p = 165 / 3003 = 5 / 91; doubling the one-sided p gives 10 / 91
+    assert fisher_two_sided(3, 6, 8, 8) == pytest.approx(5 / 91)
+    assert 2 * fisher_fewer(3, 6, 8, 8) == pytest.approx(10 / 91)
+    assert fisher_two_sided(8, 8, 3, 6) == pytest.approx(5 / 91)
+    assert fisher_two_sided(0, 8, 8, 8) == pytest.approx(2 / 12870)  # symmetric margins
+    assert fisher_two_sided(4, 8, 4, 8) == 1.0
+
+
+def test_one_sample_t_two_sided():
+    # statsmodels 0.15 DescrStatsW([-0.3, -0.1, 0.05, -0.25]).ttest_mean(0): t -1.897, 3 df
+    assert one_sample_t_two_sided([-0.3, -0.1, 0.05, -0.25]) == pytest.approx(0.154030903)
+    assert one_sample_t_two_sided([0.2]) == 1.0  # no spread to test against: no evidence
+    assert one_sample_t_two_sided([0.2, 0.2]) == 1.0
+    assert math.isnan(one_sample_t_two_sided([0.2, math.nan, 0.1]))
 
 
 def test_kaplan_meier_with_censoring_at_the_budget_is_the_share_with_exact_bands():

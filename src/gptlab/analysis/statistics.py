@@ -278,6 +278,23 @@ def censored(times: Sequence[float | None], bounds: Bounds) -> stats.CensoredDat
     )
 
 
+def _logrank(
+    times: Sequence[float | None],
+    bounds: Bounds,
+    other: Sequence[float | None],
+    other_bounds: Bounds,
+    alternative: str,
+) -> float:
+    """scipy's log-rank p; groups without a single event between them, or an empty group,
+    give no evidence either way: p = 1."""
+    if not times or not other or all(t is None for t in [*times, *other]):
+        return 1.0
+    result = stats.logrank(
+        censored(times, bounds), censored(other, other_bounds), alternative=alternative
+    )
+    return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
+
+
 def logrank_later(
     times: Sequence[float | None],
     bounds: Bounds,
@@ -288,20 +305,54 @@ def logrank_later(
     those of ``other``, with the runs that never got there censored at their bound (see
     :func:`censored`). Groups without a single event between them, or an empty group, give
     no evidence either way: p = 1."""
-    if not times or not other or all(t is None for t in [*times, *other]):
-        return 1.0
     # scipy's statistic is (observed - expected) events of the first group over its sd, so
     # few events in the first group (it survives longer) is the lower tail, 'less'
-    result = stats.logrank(
-        censored(times, bounds), censored(other, other_bounds), alternative="less"
-    )
-    return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
+    return _logrank(times, bounds, other, other_bounds, "less")
+
+
+def logrank_two_sided(
+    times: Sequence[float | None],
+    bounds: Bounds,
+    other: Sequence[float | None],
+    other_bounds: Bounds,
+) -> float:
+    """Two-sided log-rank p-value that the two groups' times to the event differ, censored
+    as in :func:`logrank_later` (no events, or an empty group: p = 1). Use it, not twice a
+    one-sided p, where a two-sided p is wanted (e.g. under a Holm correction)."""
+    return _logrank(times, bounds, other, other_bounds, "two-sided")
+
+
+def _fisher(
+    successes: int, trials: int, other_successes: int, other_trials: int, alternative: str
+) -> float:
+    table = [[successes, trials - successes], [other_successes, other_trials - other_successes]]
+    return float(stats.fisher_exact(table, alternative=alternative).pvalue)
 
 
 def fisher_fewer(successes: int, trials: int, other_successes: int, other_trials: int) -> float:
     """One-sided Fisher exact p-value that the first share of successes is the smaller."""
-    table = [[successes, trials - successes], [other_successes, other_trials - other_successes]]
-    return float(stats.fisher_exact(table, alternative="less").pvalue)
+    return _fisher(successes, trials, other_successes, other_trials, "less")
+
+
+def fisher_two_sided(successes: int, trials: int, other_successes: int, other_trials: int) -> float:
+    """Two-sided Fisher exact p-value that the two shares differ: the probability, given the
+    margins, of every table no more likely than the observed one. Fisher's null distribution
+    is not symmetric, so twice the smaller one-sided p overstates it (3/6 vs 8/8: 0.110
+    doubled, 0.055 two-sided)."""
+    return _fisher(successes, trials, other_successes, other_trials, "two-sided")
+
+
+def one_sample_t_two_sided(values: Sequence[float]) -> float:
+    """Two-sided one-sample t-test p-value that the mean of ``values`` differs from 0.
+
+    Fewer than 2 values, or all equal (no spread to test against), give no evidence: p = 1,
+    as the one-sided tests of the grokking claims count them; a nan value stays nan."""
+    x = np.asarray(values, dtype=float)
+    if np.isnan(x).any():
+        return math.nan
+    if x.size < 2 or np.all(x == x[0]):
+        return 1.0
+    return float(stats.ttest_1samp(x, 0.0, alternative="two-sided").pvalue)
 
 
 @dataclass(frozen=True)
