@@ -254,9 +254,41 @@ def test_one_sample_t_two_sided():
     assert math.isnan(one_sample_t_two_sided([0.2, math.nan, 0.1]))
 
 
-def test_kaplan_meier_with_censoring_at_the_budget_is_the_share_with_exact_bands():
+def test_kaplan_meier_with_censoring_at_the_budget_is_the_share_with_exact_intervals():
     curve = kaplan_meier([100, 300, None, 300], 2000)
     assert curve.times == [0.0, 100.0, 300.0, 2000.0]
     assert curve.share == [0.0, 0.25, 0.75, 0.75]
+    assert curve.exact_until == 2000.0
     assert (curve.low[2], curve.high[2]) == pytest.approx(proportion_ci(3, 4))
+    assert (curve.low[3], curve.high[3]) == pytest.approx(proportion_ci(3, 4))
     assert kaplan_meier([None, None], 50).share == [0.0, 0.0]
+    assert kaplan_meier([None], 50).times == [0.0, 50.0]
+    assert kaplan_meier([20.0, 40.0], 50).exact_until == math.inf
+
+
+def test_kaplan_meier_lets_a_run_censored_early_leave_the_risk_set():
+    # the third run stopped at 150 without the event: after it only 2 runs are at risk, and
+    # both have the event, so the true share by 300 is 1, where counting it as "never" said
+    # 3 / 4 (lifelines 0.30 KaplanMeierFitter: 0.25, 0.625, 1.0)
+    curve = kaplan_meier([100, 200, None, 300], [2000, 2000, 150, 2000])
+    assert curve.times == [0.0, 100.0, 200.0, 300.0, 2000.0]
+    assert curve.share == pytest.approx([0.0, 0.25, 0.625, 1.0, 1.0])
+    assert curve.exact_until == 150.0
+    assert (curve.low[1], curve.high[1]) == pytest.approx(proportion_ci(1, 4))  # before 150
+    # after it, Greenwood log-log: lifelines gives [0.191999, 0.989029] at 200
+    assert (curve.low[2], curve.high[2]) == pytest.approx((0.191999, 0.989029), abs=1e-6)
+    assert math.isnan(curve.low[3]) and math.isnan(curve.high[3])  # undefined at share 1
+
+
+def test_kaplan_meier_matches_lifelines_with_several_early_censorings():
+    # 8 runs, censored at 300, 260 and 700; lifelines 0.30 KaplanMeierFitter on the same
+    # durations: cumulative density 0.125, 0.25, 0.4375, 0.625, 0.8125 at 80, 120, 350,
+    # 410, 500, and its (log-log) intervals after the first censoring at 260
+    times = [120, None, 80, 500, None, 410, None, 350]
+    bounds = [1000, 300, 1000, 1000, 260, 1000, 700, 1000]
+    curve = kaplan_meier(times, bounds)
+    assert curve.times == [0.0, 80.0, 120.0, 350.0, 410.0, 500.0, 1000.0]
+    assert curve.share == pytest.approx([0.0, 0.125, 0.25, 0.4375, 0.625, 0.8125, 0.8125])
+    assert curve.low[3:6] == pytest.approx([0.158476, 0.283484, 0.446022], abs=1e-6)
+    assert curve.high[3:6] == pytest.approx([0.853194, 0.944195, 0.991300], abs=1e-6)
+    assert (curve.low[2], curve.high[2]) == pytest.approx(proportion_ci(2, 8))

@@ -12,6 +12,7 @@ there within its budget is counted as +inf, never dropped (see ``censored_median
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -265,16 +266,21 @@ def proportion_ci(successes: int, trials: int, confidence: float = 0.95) -> tupl
 Bounds = float | Sequence[float]
 
 
+def _per_run(times: Sequence[float | None], bounds: Bounds) -> list[float]:
+    """One censoring bound per run: the common budget repeated, or the bounds as given."""
+    if isinstance(bounds, int | float):
+        return [float(bounds)] * len(times)
+    if len(bounds) != len(times):
+        raise ValueError(f"{len(bounds)} censoring bounds for {len(times)} times")
+    return [float(b) for b in bounds]
+
+
 def censored(times: Sequence[float | None], bounds: Bounds) -> stats.CensoredData:
     """Event times, with ``None`` (no event seen) right-censored at its bound: one budget for
     every run, or one bound per run (aligned with ``times``)."""
-    if isinstance(bounds, int | float):
-        bounds = [bounds] * len(times)
-    if len(bounds) != len(times):
-        raise ValueError(f"{len(bounds)} censoring bounds for {len(times)} times")
     return stats.CensoredData(
         uncensored=[float(t) for t in times if t is not None],
-        right=[float(b) for t, b in zip(times, bounds, strict=True) if t is None],
+        right=[b for t, b in zip(times, _per_run(times, bounds), strict=True) if t is None],
     )
 
 
@@ -357,30 +363,51 @@ def one_sample_t_two_sided(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class KaplanMeier:
-    """Share of runs that had the event by each time, with a pointwise exact 95% CI, as a
-    step function starting at (0, 0)."""
+    """Share of runs that had the event by each time (1 - Kaplan-Meier survival), as a step
+    function starting at (0, 0), with a *pointwise* 95% confidence interval at each time:
+    each interval covers the true share at its own time with 95% probability; the curve as
+    a whole can leave the region they span more often (it is not a simultaneous band).
+
+    Up to ``exact_until`` (the earliest time a run was censored, +inf if none was) no run
+    has left the risk set, the estimate is the plain share of runs with an event, and its
+    interval is exact (Clopper-Pearson). After it, the interval is Greenwood's with the
+    log-log transform, which is undefined (nan) where the share is 0 or 1.
+    """
 
     times: list[float]
     share: list[float]
     low: list[float]
     high: list[float]
+    exact_until: float
 
 
-def kaplan_meier(times: Sequence[float | None], budget: float) -> KaplanMeier:
-    """1 - Kaplan-Meier survival of times censored at one common ``budget`` (``None``).
+def kaplan_meier(times: Sequence[float | None], bounds: Bounds) -> KaplanMeier:
+    """1 - Kaplan-Meier survival of event times, ``None`` being a run censored at its bound:
+    one budget for every run, as in a sweep, or one bound per run (see :func:`censored`).
 
-    With every censoring at the end, as in a sweep, the estimate is exactly the share of
-    runs with an event by then (no run leaves the risk set early), so its Clopper-Pearson
-    interval is exact at every time, where Greenwood's is undefined at shares of 0 and 1.
+    A run censored early leaves the risk set then, instead of counting as "never": later
+    events are counted against the runs still at risk. The curve ends at the largest bound
+    or event. Intervals: see :class:`KaplanMeier`.
     """
-    n = len(times)
-    steps = sorted({float(t) for t in times if t is not None})
-    points = [0.0, *steps, float(budget)]
-    counts = [sum(t is not None and t <= x for t in times) for x in points]
-    intervals = [proportion_ci(k, n) for k in counts]
+    if not times:
+        raise ValueError("kaplan_meier needs at least one run")
+    ends = _per_run(times, bounds)
+    events = sorted({float(t) for t in times if t is not None})
+    points = np.array([0.0, *events, max([*ends, *events])])
+    estimate = stats.ecdf(censored(times, ends)).cdf
+    with warnings.catch_warnings():  # nan where the share is 0 or 1: documented above
+        warnings.simplefilter("ignore", RuntimeWarning)
+        greenwood = estimate.confidence_interval(0.95, method="log-log")
+    low, high = greenwood.low.evaluate(points), greenwood.high.evaluate(points)
+    exact_until = min((b for t, b in zip(times, ends, strict=True) if t is None), default=np.inf)
+    for i, point in enumerate(points):
+        if point <= exact_until:  # a run censored at t is still at risk at t
+            events_by_then = sum(t is not None and t <= point for t in times)
+            low[i], high[i] = proportion_ci(events_by_then, len(times))
     return KaplanMeier(
-        points,
-        [k / n for k in counts],
-        [low for low, _ in intervals],
-        [high for _, high in intervals],
+        points.tolist(),
+        estimate.evaluate(points).tolist(),
+        low.tolist(),
+        high.tolist(),
+        float(exact_until),
     )
