@@ -1,5 +1,7 @@
 """Stability of generalization: dips after grokking and train-loss spikes, on built rows."""
 
+import math
+
 import pytest
 
 from gptlab.analysis.stability import generalization_stability, spike_starts
@@ -64,14 +66,14 @@ def test_empty_rows():
     assert s["dips_after_generalizing"] == 0 and s["spike_epochs"] == []
 
 
-def test_spikes_are_jumps_over_the_running_minimum_counted_once_each():
+def test_spikes_are_jumps_over_recent_values_counted_once_each():
     # index:  0    1    2     3    4     5     6     7     8     9
     loss = [2.0, 1.0, 0.01, 0.5, 0.05, 0.001, 0.001, 0.02, 0.03, 0.0005]
-    # 3: 0.5 > 10 * 0.01 -> spike; 4: 0.05 not > 0.1 -> ends; 5, 6 new minima;
-    # 7: 0.02 > 0.01 -> spike, 8: still in it (not a new spike); 9: new minimum
+    # 3: 0.5 > 10 * 0.01 -> spike; 4: 0.05 not > 0.1 -> ends; 5, 6 new lows;
+    # 7: 0.02 > 10 * 0.001 -> spike, 8: still in it (not a new spike); 9: new low
     assert spike_starts(loss, 10.0) == [3, 7]
     rows = rows_of([0.0] * len(loss), loss)
-    assert generalization_stability(rows)["spike_epochs"] == [40, 80]
+    assert generalization_stability(rows, spike_factor=10.0)["spike_epochs"] == [40, 80]
     assert generalization_stability(rows, spike_factor=100.0)["spike_epochs"] == []
 
 
@@ -79,3 +81,39 @@ def test_spike_at_the_second_row_and_missing_losses():
     assert spike_starts([0.01, 1.0], 10.0) == [1]
     assert spike_starts([None, 0.01, None, 1.0, 1.0], 10.0) == [3]
     assert spike_starts([0.5, 5.0], 10.0) == []  # exactly the factor is not a spike
+    # a missing value inside a spike does not end it (nor does a nan)
+    assert spike_starts([0.01, 1.0, None, 1.0, math.nan, 1.0], 10.0) == [1]
+
+
+def test_after_an_exact_zero_loss_only_a_real_jump_is_a_spike():
+    # float32 cross-entropy reaches exactly 0; the old running minimum then made every later
+    # positive loss a spike (here at 3 and 5)
+    assert spike_starts([1.0, 0.0, 0.0, 3e-7, 0.0, 5e-7, 1e-7], 10.0) == []
+    assert spike_starts([1.0, 0.0, 0.0, 3e-7, 0.0, 0.5, 0.2], 10.0) == [5]
+
+
+def test_a_slow_drift_is_not_a_spike_but_a_jump_on_top_of_it_is():
+    drift = [0.01 * 1.3**k for k in range(20)]  # 0.01 to 1.5, 1.3x per evaluation
+    # the old detector flagged index 9, where the drift passed 10x its lowest value
+    assert spike_starts(drift, 10.0) == []
+    assert spike_starts([*drift, 20 * drift[-1]], 10.0) == [20]
+
+
+def test_a_jump_over_two_evaluations_counts_from_the_level_before_it():
+    loss = [0.05] * 5 + [0.3, 0.6, 0.2]  # 6x then 2x: 12x the level before
+    assert spike_starts(loss, 10.0) == [6]
+    assert spike_starts(loss, 10.0, window=1) == []  # step by step, it never jumps 10x
+
+
+def test_the_main_jobs_smaller_spikes_are_found_where_they_start():
+    # train_loss of `gptlab grok --preset grok` (its metrics.jsonl), epochs 390-470 and
+    # 900-980: test accuracy falls 0.433 -> 0.355 at 440-450 and 1.0 -> 0.946 at 960. The
+    # old detector (10x the all-time minimum, 0.0285 at epoch 90) found 440 and missed 960.
+    epochs = [390, 400, 410, 420, 430, 440, 450, 460, 470]
+    epochs += [900, 910, 920, 930, 940, 950, 960, 970, 980]
+    loss = [0.149, 0.08831, 0.06598, 0.05711, 0.05346, 0.3011, 0.5482, 0.2224, 0.1076]
+    loss += [0.03857, 0.03619, 0.03373, 0.0313, 0.02897, 0.02931, 0.2792, 0.1025, 0.05676]
+    rows = [
+        {"epoch": e, "test_acc": 1.0, "train_loss": t} for e, t in zip(epochs, loss, strict=True)
+    ]
+    assert generalization_stability(rows)["spike_epochs"] == [440, 960]
