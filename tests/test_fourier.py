@@ -12,6 +12,7 @@ from gptlab.analysis.fourier import (
     frequency_norms,
     key_frequencies_explaining,
     logit_frequency_energy,
+    logit_variance_share,
     modular_addition_labels,
     restricted_loss,
 )
@@ -60,8 +61,10 @@ def test_key_frequencies_come_from_the_logits_as_many_as_hold_the_share():
 
 def test_restricted_loss_keeps_a_circuit_at_the_key_frequencies():
     logits = circuit_logits([2, 5])
-    full = float(F.cross_entropy(logits.reshape(-1, P), modular_addition_labels(P).flatten()))
-    assert restricted_loss(logits, [2, 5]) == pytest.approx(full, rel=1e-4)
+    labels = modular_addition_labels(P).flatten()
+    full = float(F.cross_entropy(logits.double().reshape(-1, P), labels))  # float64, as the paper
+    # (float32 cross-entropy is 1.1e-4 off here; the projection of the float32 logits, 1e-6)
+    assert restricted_loss(logits, [2, 5]) == pytest.approx(full, rel=1e-5)
     # keeping only one of the two frequencies loses half the margin: the loss goes up
     assert restricted_loss(logits, [2]) > full + 0.1
     # a wrong frequency keeps nothing but the per-class bias: uniform logits
@@ -79,3 +82,49 @@ def test_excluded_loss_removes_the_circuit_but_not_memorized_noise():
     table = 10 * F.one_hot(labels, P).float() * train_mask[:, :, None]
     train_loss = float(F.cross_entropy(table[train_mask], labels[train_mask]))
     assert excluded_loss(table, [2, 5], train_mask) < train_loss + 0.05
+
+
+def with_equals_class(logits: torch.Tensor, value: float) -> torch.Tensor:
+    """The logits with one more class, the ``=`` token's, at ``value`` for every pair."""
+    return torch.cat([logits, torch.full((P, P, 1), value)], dim=-1)
+
+
+# a margin of 25 over 12 wrong classes: log(1 + 12 e^-25) = 1.66655326e-10 (float64 log1p);
+# with the '=' class at 0 counted it would be log(1 + 13 e^-25) = 1.8054e-10, and float32
+# cross-entropy rounds either to 0
+MARGIN_LOSS = 1.66655326e-10
+
+
+def test_losses_score_the_p_residues_only_in_float64():
+    table = 25 * F.one_hot(modular_addition_labels(P), P).float()
+    # the table depends on x + y only, so every frequency keeps all of it
+    everything = list(range(1, P // 2 + 1))
+    assert float(F.cross_entropy(table.reshape(-1, P), modular_addition_labels(P).flatten())) == 0
+    assert restricted_loss(table, everything) == pytest.approx(MARGIN_LOSS, rel=1e-6)
+    assert restricted_loss(with_equals_class(table, 0.0), everything) == pytest.approx(
+        MARGIN_LOSS, rel=1e-6
+    )
+    train_mask = torch.rand(P, P, generator=torch.Generator().manual_seed(1)) < 0.5
+    # an '=' logit above every answer would dominate the loss (~5) were it a class
+    assert excluded_loss(with_equals_class(table, 30.0), [], train_mask) == pytest.approx(
+        MARGIN_LOSS, rel=1e-6
+    )
+
+
+def test_frequency_energy_ignores_the_equals_class():
+    logits = circuit_logits([2, 5])
+    equals = 3.0 * torch.cos(2 * math.pi * 4 * (torch.arange(P)[:, None] + torch.arange(P)) / P)
+    extended = torch.cat([logits, equals[:, :, None]], dim=-1)  # '=' logit at frequency 4
+    torch.testing.assert_close(logit_frequency_energy(extended), logit_frequency_energy(logits))
+    assert logit_frequency_energy(extended)[4] < 1e-6
+
+
+def test_the_x_plus_y_share_is_not_the_share_of_the_logits():
+    # the circuit at frequency 2 plus a term in x alone of equal size: all of the x + y
+    # energy is at 2, but it holds only half of the logits' variance
+    x = torch.arange(P)[:, None, None].float()
+    c = torch.arange(P)[None, None, :].float()
+    logits = circuit_logits([2]) + 8.0 * torch.cos(2 * math.pi * 3 * (x - c) / P).expand(P, P, P)
+    assert key_frequencies_explaining(logit_frequency_energy(logits), 0.99) == [2]
+    assert logit_variance_share(logits, [2]) == pytest.approx(0.5, abs=1e-6)
+    assert logit_variance_share(circuit_logits([2, 5]), [2, 5]) == pytest.approx(1.0)

@@ -12,7 +12,10 @@ that depend on ``x + y`` through ``cos(w_k (x + y - c))``. The measures here tra
 - :func:`excluded_loss`: the training loss with those components removed; it rises during
   the plateau as the memorizing solution is replaced by the circuit.
 
-Logits are laid out as ``(p, p, C)``: ``logits[x, y, c]`` for every pair, ``C >= p`` classes.
+Logits are laid out as ``(p, p, C)``: ``logits[x, y, c]`` for every pair, ``C >= p`` classes
+of which the first ``p`` are the residues 0..p-1. As in the paper, the measures use only
+those ``p`` (the answers; a vocabulary's other tokens, such as ``=``, are dropped) and compute
+cross-entropy in float64, where float32 rounds a loss below ~6e-8 to 0.
 """
 
 from __future__ import annotations
@@ -57,9 +60,12 @@ def frequency_norms(embedding: torch.Tensor) -> torch.Tensor:
 
 
 def logit_frequency_energy(logits: torch.Tensor) -> torch.Tensor:
-    """How much of the logits lies along cos/sin(w_k (x + y)), per frequency k = 0..p//2:
-    the squared projections summed over both waves and every class, (p // 2 + 1,). The
-    constant (k = 0) is left at zero: it carries each class's bias, not the circuit."""
+    """How much of the residue logits lies along cos/sin(w_k (x + y)), per frequency
+    k = 0..p//2: the squared projections summed over both waves and the p residue classes,
+    (p // 2 + 1,) in float64. The constant (k = 0) is left at zero: it carries each class's
+    bias, not the circuit. Only these x + y directions are measured; a logit term in x or y
+    alone, or in x - y, adds nothing here (see :func:`logit_variance_share` for the whole)."""
+    logits = _residues(logits)
     p = logits.shape[0]
     s = (torch.arange(p)[:, None] + torch.arange(p)[None, :]).to(logits)  # x + y, (p, p)
     energy = torch.zeros(p // 2 + 1, dtype=logits.dtype, device=logits.device)
@@ -74,14 +80,28 @@ def logit_frequency_energy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def key_frequencies_explaining(energy: torch.Tensor, share: float = 0.9) -> list[int]:
-    """The fewest frequencies, strongest first, whose energy (:func:`logit_frequency_energy`)
-    adds up to ``share`` of the total: as many as the model uses, not a fixed count."""
+    """The fewest frequencies, strongest first, that hold ``share`` of the x + y energy
+    (:func:`logit_frequency_energy`, summed over k >= 1): as many as the model uses, not a
+    fixed count. The share is of that x + y energy only, not of the logits' variance: a
+    99% share here can be much less of the logits (:func:`logit_variance_share` says how
+    much)."""
     if not 0 < share <= 1:
         raise ValueError(f"share = {share} must lie in (0, 1]")
     order = energy[1:].argsort(descending=True) + 1
     cumulative = energy[order].cumsum(0) / energy[1:].sum()
     count = int((cumulative < share).sum()) + 1
     return [int(k) for k in order[:count]]
+
+
+def logit_variance_share(logits: torch.Tensor, frequencies: list[int]) -> float:
+    """Share of the residue logits' variance over pairs (each class's logit table minus its
+    mean over pairs) that lies along cos/sin(w_k (x + y)) at ``frequencies``: how much of
+    the logits the key frequencies account for, where :func:`key_frequencies_explaining`'s
+    share counts only the x + y part."""
+    logits = _residues(logits)
+    centered = logits - logits.mean(dim=(0, 1), keepdim=True)
+    kept = sum_frequency_component(centered, frequencies)
+    return float(kept.pow(2).sum() / centered.pow(2).sum())
 
 
 def sum_frequency_component(logits: torch.Tensor, frequencies: list[int]) -> torch.Tensor:
@@ -109,22 +129,31 @@ def modular_addition_labels(p: int) -> torch.Tensor:
 
 
 def restricted_loss(logits: torch.Tensor, frequencies: list[int]) -> float:
-    """Cross-entropy on all pairs when the logits keep only the key-frequency components.
+    """Cross-entropy over the p residue classes, on all pairs, when their logits keep only
+    the key-frequency components.
 
     As in Nanda et al., each class keeps its mean logit over pairs (a bias the components,
     which average to zero, cannot carry).
     """
+    logits = _residues(logits)
     kept = sum_frequency_component(logits, frequencies)
     kept = kept + (logits - kept).mean(dim=(0, 1), keepdim=True)
     return _loss(kept, modular_addition_labels(logits.shape[0]).to(logits.device))
 
 
 def excluded_loss(logits: torch.Tensor, frequencies: list[int], train_mask: torch.Tensor) -> float:
-    """Cross-entropy on the training pairs (``train_mask``: (p, p) bool) once the key-frequency
-    components are removed from the logits (they are computed over all pairs)."""
+    """Cross-entropy over the p residue classes on the training pairs (``train_mask``: (p, p)
+    bool) once the key-frequency components are removed from the logits (they are computed
+    over all pairs)."""
+    logits = _residues(logits)
     removed = logits - sum_frequency_component(logits, frequencies)
     labels = modular_addition_labels(logits.shape[0]).to(logits.device)
     return _loss(removed[train_mask], labels[train_mask])
+
+
+def _residues(logits: torch.Tensor) -> torch.Tensor:
+    """The p residue classes' logits in float64: (p, p, C) -> (p, p, p)."""
+    return logits[..., : logits.shape[0]].double()
 
 
 def _loss(logits: torch.Tensor, labels: torch.Tensor) -> float:
