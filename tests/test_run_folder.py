@@ -52,20 +52,20 @@ def test_a_full_disk_is_one_clear_error_and_the_previous_checkpoint_survives(tmp
 def test_a_cut_or_damaged_metrics_line_is_an_error_naming_file_and_line(tmp_path):
     run = RunFolder(tmp_path).create()
     for step in range(5):
-        run.append_metrics({"step": step})
+        run.append_metrics({"epoch": step})
     at_checkpoint = run.sync_metrics()
     with open(run.metrics_path, "a") as f:
-        f.write('{"step": 5, "tra')  # interrupted mid-write, after the checkpoint
+        f.write('{"epoch": 5, "tra')  # interrupted mid-write, after the checkpoint
     with pytest.raises(ValueError, match=r"metrics.jsonl, line 6, is not a JSON row"):
         run.read_metrics()
     run.truncate_metrics(at_checkpoint)  # what resuming does: back to the checkpoint's rows
-    assert [r["step"] for r in run.read_metrics()] == [0, 1, 2, 3, 4]
+    assert [r["epoch"] for r in run.read_metrics()] == [0, 1, 2, 3, 4]
 
 
 def test_metrics_shorter_than_at_the_checkpoint_are_refused_not_rewritten(tmp_path):
     run = RunFolder(tmp_path).create()
     for step in range(3):
-        run.append_metrics({"step": step})
+        run.append_metrics({"epoch": step})
     size = run.sync_metrics()
     run.metrics_path.unlink()
     with pytest.raises(ValueError, match=f"has 0 bytes but held {size} at the checkpoint"):

@@ -17,12 +17,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gptlab.config import check_types, to_dict
 from gptlab.experiments.centering.run import CenterConfig, run_center
+from gptlab.experiments.centering.run import check_config as check_center_config
 from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
 from gptlab.experiments.grokking.run import GrokConfig, run_grok
+from gptlab.experiments.grokking.run import check_config as check_grok_config
 
 __all__ = ["Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig"]
 from gptlab.experiments.options import read_run_config
+from gptlab.train.lifecycle import check_same_config
 from gptlab.train.run_folder import RunFolder, default_run_dir
 
 
@@ -60,14 +64,28 @@ def center(
 
 
 def _train(train, config, out, experiment: str, progress: bool) -> Run:
+    config_type = GrokConfig if experiment == "grok" else CenterConfig
+    check_types(config, config_type)  # grok(CenterConfig()) or grok("smoke"): say so
+    if out is not None and str(out) == "":
+        raise ValueError("out needs a folder, not an empty string")
     path = Path(out) if out is not None else default_run_dir(experiment)
     train(config, path, progress=progress)
     return load_run(path)
 
 
 def load_run(path: Path | str) -> Run:
-    """A run folder written by ``gptlab grok`` or ``gptlab center`` (from here or the CLI)."""
+    """A run folder written by ``gptlab grok`` or ``gptlab center`` (from here or the CLI),
+    checked as ``--resume`` checks it: a config.json that differs from the checkpoint's, or
+    that the lab refuses, is a ValueError naming the file."""
     folder = RunFolder(path)
     config_cls = GrokConfig if "epochs" in folder.read_config() else CenterConfig
     config = read_run_config(folder.path, config_cls, option="load_run")
+    try:
+        (check_grok_config if config_cls is GrokConfig else check_center_config)(config)
+    except ValueError as error:
+        raise ValueError(f"{folder.config_path}: {error}") from None
+    if folder.checkpoint_path.exists():
+        checkpoint = folder.load_checkpoint()
+        saved = checkpoint.get("config") if isinstance(checkpoint, dict) else None
+        check_same_config(config_cls, folder, "checkpoint", saved, to_dict(config))
     return Run(folder.path, config, folder.read_summary())

@@ -69,6 +69,28 @@ def matches(value: Any, field_type: Any) -> bool:
     return True  # an annotation this check does not know: left to the class itself
 
 
+INT64 = 2**63  # torch and numpy take integers in [-2**63, 2**63)
+
+
+def check_types(config: Any, expected: type | None = None) -> None:
+    """A ValueError naming the first field of the dataclass ``config`` (nested ones
+    included) whose value is not of its annotated type, or an integer outside int64:
+    ``GrokConfig(epochs=4.5)`` from Python must be refused before training, not after."""
+    expected = expected or type(config)
+    if not isinstance(config, expected):
+        raise ValueError(f"a {expected.__name__} is needed here, not {type(config).__name__}")
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(hints[field.name]):
+            check_types(value, hints[field.name])
+            continue
+        check_type(field.name, value, hints[field.name])
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, int) and not -INT64 <= v < INT64 for v in values):
+            raise ValueError(f"{field.name} = {value} does not fit a 64-bit integer")
+
+
 def check_finite(config: Any, prefix: str = "") -> None:
     """A ValueError naming the first float (or float in a tuple) of ``config``, nested
     dataclasses included, that is nan or infinite: ``--lr nan`` would otherwise train a

@@ -42,6 +42,15 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
+def data_record(path: Path) -> dict[str, str | int]:
+    """What identifies a run's text: its absolute path, size and SHA-256. Recorded when a
+    run starts, so that a resume reads the same text (not an edited file, nor another
+    file of the same relative name)."""
+    path = Path(path).resolve()
+    raw = path.read_bytes()
+    return {"path": str(path), "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+
+
 def download_verified(url: str, target: Path, md5: str, timeout: float = 30.0) -> Path:
     """Download ``url`` to ``target`` unless a copy with checksum ``md5`` is already there."""
     target = Path(target)
@@ -116,10 +125,18 @@ class CharDataset:
         check_holdout_fraction(holdout_fraction)
         self.text_file = Path(text_file)
         raw = self.text_file.read_bytes()
+        if not raw:  # np.memmap of an empty split fails with "cannot mmap an empty file"
+            raise ValueError(f"data file {self.text_file} is empty")
         folder = cache_dir() / "encoded" / hashlib.sha256(raw).hexdigest()[:16]
         meta_path = folder / "meta.json"
         if not meta_path.exists():
-            encode_to(folder, raw.decode("utf-8"))
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"data file {self.text_file} is not UTF-8 text ({error})"
+                ) from None
+            encode_to(folder, text)
         meta = json.loads(meta_path.read_text())
         self.vocab = Vocabulary(meta["chars"])
         train = np.memmap(folder / "train.bin", dtype=np.uint16, mode="r")

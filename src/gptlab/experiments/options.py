@@ -145,32 +145,36 @@ def parse_run_request(
 ) -> RunRequest[C]:
     # no prefix matching: "--p 97" (a config field) must not be read as "--preset 97"
     pre = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
-    pre.add_argument("--preset", choices=sorted(presets), default=default_preset, help="preset")
-    pre.add_argument("--out", type=Path, default=None, help="run folder")
-    pre.add_argument("--resume", type=Path, default=None, metavar="DIR", help="run to resume")
+    pre.add_argument("--preset", choices=sorted(presets), default=None, help="preset")
+    pre.add_argument("--out", default=None, help="run folder")
+    pre.add_argument("--resume", default=None, metavar="DIR", help="run to resume")
     known, rest = pre.parse_known_args(argv)
     if any(a in ("-h", "--help") for a in rest):
         print(
             f"{description}\n\nRun options:\n"
             f"  --preset {{{','.join(sorted(presets))}}}  starting values"
             f" (default: {default_preset})\n"
-            "  --out DIR        run folder (default: a new folder under runs/)\n"
+            "  --out DIR        run folder, new or empty (default: a new folder under runs/)\n"
             "  --resume DIR     continue the interrupted run in DIR with its saved config\n"
         )
+    for option in ("out", "resume"):
+        if getattr(known, option) == "":
+            raise ValueError(f"--{option} needs a folder, not an empty string")
     if known.resume is not None:
-        if rest or known.out is not None:
+        given = rest + [f"--{o}" for o in ("preset", "out") if getattr(known, o) is not None]
+        if given:
             raise ValueError(
                 f"--resume takes its config from {known.resume}/config.json; "
-                f"drop the other options: {' '.join(rest + (['--out'] if known.out else []))}"
+                f"drop the other options: {' '.join(given)}"
             )
-        config = read_run_config(known.resume, config_cls)
-        check_request(config, known.resume, "--resume")
-        return RunRequest(config, known.resume, resume=True)
-    config = parse_config(rest, config_cls, presets[known.preset], prog)
+        config = read_run_config(Path(known.resume), config_cls)
+        check_request(config, Path(known.resume), "--resume")
+        return RunRequest(config, Path(known.resume), resume=True)
+    config = parse_config(rest, config_cls, presets[known.preset or default_preset], prog)
     run_dir = Path(known.out or default_run_dir(prog.split()[-1]))
-    if (run_dir / "config.json").exists():
-        raise ValueError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-    check_request(config, run_dir, "--out" if known.out else "default run folder")
+    option = "--out" if known.out else "default run folder"
+    RunFolder(run_dir).check_new(option)
+    check_request(config, run_dir, option)
     return RunRequest(config, run_dir, resume=False)
 
 

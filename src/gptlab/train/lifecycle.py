@@ -22,20 +22,30 @@ One checkpoint layout for every experiment::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
+import shlex
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
 from gptlab.config import from_dict, to_dict
-from gptlab.train.run_folder import RunFolder
+from gptlab.train.run_folder import (
+    RunFolder,
+    is_number,
+    no_space_message,
+    read_json,
+    write_json,
+)
+
+CHECKPOINT_KEYS = {"config", "counters", "metrics_bytes", "state"}
 
 EXIT_STOPPED, EXIT_DIVERGED = 130, 3
 
@@ -89,6 +99,11 @@ class Experiment(Protocol):
     def agree(self, flag: bool) -> bool:
         """True if any process has ``flag`` set (identity without distribution)."""
 
+    # Optional members (read with getattr):
+    # metrics_keys: tuple[str, ...]  keys every metrics row must have (checked on resume)
+    # start_files: dict[str, Any]    JSON files written beside config.json at a fresh start
+    #   (e.g. the data's checksum); on resume each must hold the same, or the run is refused
+
 
 def run_experiment(
     experiment: Experiment, resume: bool = False, progress: bool = True
@@ -96,6 +111,11 @@ def run_experiment(
     """Train ``experiment`` to its end; its summaries, one per folder. Raises RunEnded
     when it stops or diverges first (the summaries are written all the same)."""
     exp = experiment
+    for folder in exp.folders if exp.is_main else []:  # before the lock writes .lock there
+        if resume:
+            folder.read_config()  # a run folder, not any folder
+        else:
+            folder.check_new()
     with contextlib.ExitStack() as stack:
         if exp.is_main:
             for folder in exp.folders:
@@ -104,38 +124,53 @@ def run_experiment(
         if resume and all(f.is_finished() for f in exp.folders):
             return [f.read_summary() for f in exp.folders]
         counters = start(exp, resume, checkpoints)
-        writers = open_writers(exp, counters, stack)
         stop = stack.enter_context(StopRequests())
-        if counters.unit == 0:
-            exp.monitor(counters, writers)
-        bar = tqdm(
-            total=exp.total, initial=counters.unit, disable=not (progress and exp.is_main),
-            desc=f"{exp.command}", unit=exp.unit,
-        )  # fmt: skip
-        started = time.perf_counter() - counters.wall_s
-        while counters.unit < exp.total:
-            grad_norms = exp.train_unit(counters)
-            counters.unit += 1
-            counters.wall_s = time.perf_counter() - started
-            if not all(math.isfinite(g) for g in grad_norms):
-                bar.close()
-                raise diverged(exp, counters, grad_norms)
-            exp.monitor(counters, writers)
-            bar.set_postfix(exp.postfix, refresh=False)
-            bar.update(1)
-            stopping = exp.agree(stop.requested)
-            if stopping or counters.unit % exp.checkpoint_every == 0:
-                save_checkpoints(exp, counters)
-            if stopping:
-                bar.close()
-                raise stopped(exp, counters)
-        bar.close()
-        save_checkpoints(exp, counters)
-        exp.render(counters, writers)
-        summaries = write_summaries(exp, counters, ["finished"] * len(exp.folders))
-        if exp.is_main:
-            log_hparams(writers, exp.configs, summaries)
-        return summaries
+        try:
+            with one_line_writer_errors(exp, counters):
+                return train_to_end(exp, counters, stack, stop, progress)
+        except StopNow:
+            raise stopped_at_once(exp, counters) from None
+
+
+def train_to_end(
+    exp: Experiment,
+    counters: Counters,
+    stack: contextlib.ExitStack,
+    stop: StopRequests,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    writers = open_writers(exp, counters, stack)
+    if counters.unit == 0:
+        exp.monitor(counters, writers)
+    bar = tqdm(
+        total=exp.total, initial=counters.unit, disable=not (progress and exp.is_main),
+        desc=f"{exp.command}", unit=exp.unit,
+    )  # fmt: skip
+    stack.callback(bar.close)
+    started = time.perf_counter() - counters.wall_s
+    while counters.unit < exp.total:
+        grad_norms = exp.train_unit(counters)
+        counters.unit += 1
+        counters.wall_s = time.perf_counter() - started
+        if not all(math.isfinite(g) for g in grad_norms):
+            bar.close()
+            raise diverged(exp, counters, grad_norms)
+        exp.monitor(counters, writers)
+        bar.set_postfix(exp.postfix, refresh=False)
+        bar.update(1)
+        stopping = exp.agree(stop.requested)
+        if stopping or counters.unit % exp.checkpoint_every == 0:
+            save_checkpoints(exp, counters)
+        if stopping:
+            bar.close()
+            raise stopped(exp, counters)
+    bar.close()
+    save_checkpoints(exp, counters)
+    exp.render(counters, writers)
+    summaries = write_summaries(exp, counters, ["finished"] * len(exp.folders))
+    if exp.is_main:
+        log_hparams(writers, exp.configs, summaries)
+    return summaries
 
 
 def result_or_divergence(run: Callable[..., dict[str, Any]], *args, **kwargs) -> dict[str, Any]:
@@ -154,42 +189,101 @@ def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
     """The checkpoints of a run to resume, checked against its config; None for a run
     killed before its first checkpoint (it starts again)."""
     for folder, config in zip(exp.folders, exp.configs, strict=True):
-        check_same_config(exp, folder, "config.json", folder.read_config(), config)
+        check_same_config(exp.config_type, folder, "config.json", folder.read_config(), config)
+        check_start_files(exp, folder)
     have = [f.checkpoint_path.exists() for f in exp.folders]
     if not any(have):
         return None
     if not all(have):
         missing = [str(f.path) for f, h in zip(exp.folders, have, strict=True) if not h]
         raise ValueError(f"some folders of this run have no checkpoint: {missing}")
-    checkpoints = [f.load_checkpoint() for f in exp.folders]
+    checkpoints = [check_checkpoint(exp, f, f.load_checkpoint()) for f in exp.folders]
     for folder, config, checkpoint in zip(exp.folders, exp.configs, checkpoints, strict=True):
-        check_same_config(exp, folder, "checkpoint", checkpoint["config"], config)
+        check_same_config(exp.config_type, folder, "checkpoint", checkpoint["config"], config)
     units = {c["counters"]["unit"] for c in checkpoints}
     if len(units) != 1:
         raise ValueError(f"the folders of this run stopped at different {exp.unit}s: {units}")
     return checkpoints
 
 
+def check_checkpoint(exp: Experiment, folder: RunFolder, checkpoint: Any) -> dict[str, Any]:
+    """The checkpoint's layout and counters as gptlab writes them: a crafted or damaged one
+    is refused before it can make a run skip, repeat or invent training."""
+    where = folder.checkpoint_path
+    if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS:
+        keys = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{where}: holds {keys}, not a checkpoint's {sorted(CHECKPOINT_KEYS)}")
+    counters = checkpoint["counters"]
+    if not isinstance(counters, dict) or set(counters) != {"unit", "step", "wall_s"}:
+        raise ValueError(f"{where}: counters {counters!r} must be {{unit, step, wall_s}}")
+    integer = {"metrics_bytes": checkpoint["metrics_bytes"], "step": counters["step"]}
+    integer[exp.unit] = counters["unit"]
+    for name, value in integer.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{where}: {name} = {value!r} must be an integer >= 0")
+    if counters["unit"] > exp.total:
+        raise ValueError(f"{where}: {exp.unit} {counters['unit']} is past the run's {exp.total}")
+    if not (is_number(counters["wall_s"]) and 0 <= counters["wall_s"] < math.inf):
+        raise ValueError(f"{where}: wall_s = {counters['wall_s']!r} must be a number >= 0")
+    if not isinstance(checkpoint["state"], dict) or not isinstance(checkpoint["config"], dict):
+        raise ValueError(f"{where}: its config and state must be dictionaries")
+    return checkpoint
+
+
+def check_start_files(exp: Experiment, folder: RunFolder) -> None:
+    """Each start file (for example the data's checksum) must hold what this run computes
+    now: the resumed run reads the same data it started with. A run from before such a
+    file existed gets it now."""
+    for name, expected in getattr(exp, "start_files", {}).items():
+        path = folder.path / name
+        if not path.exists():
+            continue  # written by start(): the experiment checked what it could
+        saved = read_json(path)
+        if saved != json.loads(json.dumps(expected)):
+            changes = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
+            raise ValueError(
+                f"{path}: this run started on other data than it would resume on "
+                f"(saved vs now: {changes}); restore the data or start a new run"
+            )
+
+
 def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | None) -> Counters:
     """Counters of a fresh run (folders created, configs written) or of the checkpoints."""
     if not resume:
         for folder in exp.folders if exp.is_main else []:  # others would see main's files
-            if folder.config_path.exists():
-                raise ValueError(
-                    f"{folder.path} already holds a run; resume it with "
-                    f"`gptlab {exp.command} --resume {folder.path}` or choose another --out"
-                )
+            folder.check_new()
     if checkpoints is None:  # new, or killed before its first checkpoint: nothing to keep
         return fresh_start(exp)
     if exp.is_main:
         for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
             folder.truncate_metrics(checkpoint["metrics_bytes"])
-            folder.read_metrics()  # a damaged row is an error now, not after training
+            check_rows_before(exp, folder, checkpoint["counters"]["unit"])
+            folder.create()  # plots/ may have been removed: it is derived output
+            write_start_files(exp, folder)
     exp.load_state_dicts([c["state"] for c in checkpoints])
     return Counters(**checkpoints[0]["counters"])
 
 
+def check_rows_before(exp: Experiment, folder: RunFolder, unit: int) -> None:
+    """Every metrics row is valid and none is past the checkpoint: a damaged or edited row
+    is an error now, not after training."""
+    rows = folder.read_metrics(getattr(exp, "metrics_keys", ()))
+    if rows and rows[-1][exp.unit] > unit:
+        raise ValueError(
+            f"{folder.metrics_path} has a row for {exp.unit} {rows[-1][exp.unit]}, past the "
+            f"checkpoint's {unit}: the files do not belong together; start a new run"
+        )
+
+
+def write_start_files(exp: Experiment, folder: RunFolder) -> None:
+    for name, content in getattr(exp, "start_files", {}).items():
+        if not (folder.path / name).exists():
+            write_json(folder.path / name, content)
+
+
 def fresh_start(exp: Experiment) -> Counters:
+    """Folders ready for unit 0. Only a gptlab folder can hold output here (a run killed
+    before its first checkpoint): a new run's folder was checked to be empty."""
     if exp.is_main:
         for folder, config in zip(exp.folders, exp.configs, strict=True):
             for stale in (folder.metrics_path, folder.summary_path):
@@ -198,17 +292,18 @@ def fresh_start(exp: Experiment) -> Counters:
                 shutil.rmtree(stale_dir, ignore_errors=True)
             folder.create()
             folder.write_config(config)
+            write_start_files(exp, folder)
     return Counters()
 
 
 def check_same_config(
-    exp: Experiment, folder: RunFolder, source: str, saved: dict[str, Any], config: dict[str, Any]
+    config_type: type, folder: RunFolder, source: str, saved: Any, config: dict[str, Any]
 ) -> None:
     """The run's config must be the one it was started with: a hand edit of config.json
     would otherwise silently change (or silently not change) what is trained. A field added
     to the config class since the run started takes its default, which by convention is
     the behaviour before the field existed."""
-    saved = to_dict(from_dict(exp.config_type, saved))
+    saved = to_dict(from_dict(config_type, saved))
     saved, config = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
     if saved != config:
         fields = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))
@@ -300,21 +395,65 @@ def diverged(exp: Experiment, counters: Counters, grad_norms: list[float]) -> Ru
     )
 
 
+def resume_command(exp: Experiment) -> str:
+    """The shell-quoted command that resumes every folder of this run."""
+    where = exp.folders[0].path.parent if len(exp.folders) > 1 else exp.folders[0].path
+    return shlex.join(["gptlab", exp.command, "--resume", str(where)])
+
+
 def stopped(exp: Experiment, counters: Counters) -> RunEnded:
     summaries = write_summaries(exp, counters, ["stopped"] * len(exp.folders))
-    where = exp.folders[0].path.parent if len(exp.folders) > 1 else exp.folders[0].path
     return RunEnded(
-        f"stopped at {exp.unit} {counters.unit}; resume with: "
-        f"gptlab {exp.command} --resume {where}",
+        f"stopped at {exp.unit} {counters.unit}; resume with: {resume_command(exp)}",
         EXIT_STOPPED,
         summaries,
     )
 
 
+def stopped_at_once(exp: Experiment, counters: Counters) -> RunEnded:
+    """A second signal during the stop: no new checkpoint, the last one stays valid."""
+    return RunEnded(
+        f"stopped at once by a second signal at {exp.unit} {counters.unit}; resume from the "
+        f"last checkpoint with: {resume_command(exp)}",
+        EXIT_STOPPED,
+        [],
+    )
+
+
+@contextlib.contextmanager
+def one_line_writer_errors(exp: Experiment, counters: Counters) -> Iterator[None]:
+    """A full disk is one line, wherever it strikes. TensorBoard writes events from its own
+    thread, whose error would print a traceback there and come back at the next write in
+    this thread: that thread's traceback is silenced, and every out-of-space error becomes
+    one line that says how to resume."""
+    previous = threading.excepthook
+
+    def quiet_writer_thread(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            previous(args)
+
+    threading.excepthook = quiet_writer_thread
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT) or "free some space" in str(error):
+            raise
+        where = error.filename or exp.folders[0].path
+        raise OSError(error.errno, f"{no_space_message(where)}: {resume_command(exp)}") from None
+    finally:
+        threading.excepthook = previous
+
+
+class StopNow(BaseException):
+    """A second SIGINT/SIGTERM: stop without finishing the checkpoint under way (a
+    BaseException, so that no ``except Exception`` in a run swallows it)."""
+
+
 class StopRequests:
     """While active, SIGINT and SIGTERM only set ``requested``: the loop stops at the next
-    unit boundary with a checkpoint instead of dying mid-step. A second Ctrl-C (or a
-    signal outside the main thread's reach) falls back to the default behaviour."""
+    unit boundary with a checkpoint instead of dying mid-step. A second one raises
+    :class:`StopNow` at once: temporary files are removed on the way out and the previous
+    checkpoint stays, so the run still resumes."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -330,8 +469,7 @@ class StopRequests:
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.requested:  # asked twice: stop now
-            self.__exit__()
-            signal.raise_signal(signum)
+            raise StopNow
         self.requested = True
 
     def __exit__(self, *exc: Any) -> None:

@@ -26,8 +26,8 @@ import torch
 import tyro
 
 from gptlab.analysis.centering_stats import centering_statistics
-from gptlab.config import check_finite, from_dict, to_dict
-from gptlab.data.text import CharDataset, check_holdout_fraction, resolve_text_file
+from gptlab.config import check_finite, check_types, from_dict, to_dict
+from gptlab.data.text import CharDataset, check_holdout_fraction, data_record, resolve_text_file
 from gptlab.experiments.options import parse_run_request
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 from gptlab.train.distributed import (
@@ -38,6 +38,7 @@ from gptlab.train.distributed import (
     shutdown_distributed,
 )
 from gptlab.train.lifecycle import Counters, run_experiment
+from gptlab.train.memory import FLOAT_BYTES, check_fits, parameter_count
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import (
     pick_device,
@@ -45,7 +46,7 @@ from gptlab.train.reproducibility import (
     seed_everything,
     set_rank_rng_state,
 )
-from gptlab.train.run_folder import RunFolder
+from gptlab.train.run_folder import RunFolder, check_state_shapes, read_json_object
 from gptlab.train.schedules import warmup_cosine_lr
 
 # What each named variant centers (VARIANT_DEFAULTS unless it says otherwise).
@@ -250,7 +251,9 @@ def model_config(config: CenterConfig, vocab_size: int) -> TransformerConfig:
 
 
 def check_config(config: CenterConfig) -> None:
-    """Raise ValueError for anything wrong with ``config`` that needs no data or device."""
+    """Raise ValueError for anything wrong with ``config`` that needs no data: types,
+    ranges, the model's own checks, and whether it fits in the device's memory."""
+    check_types(config, CenterConfig)
     check_finite(config)
     centering_config(config)
     for name in (
@@ -279,6 +282,30 @@ def check_config(config: CenterConfig) -> None:
     if config.dtype not in DTYPES:
         raise ValueError(f"dtype {config.dtype!r} is not one of {DTYPES}")
     model_config(config, vocab_size=1)  # the model's own checks
+    check_fits(memory_parts(config), pick_device(config.device))
+
+
+ASSUMED_VOCAB = 256  # characters: Tiny Shakespeare has 65; the text is not read yet
+
+
+def memory_parts(config: CenterConfig, vocab_size: int = ASSUMED_VOCAB) -> dict[str, float]:
+    """An upper-end estimate, in bytes, of what one process holds at once: parameters with
+    gradient and AdamW's two moments, one micro-batch's activations (attention
+    probabilities included), and one batch of the final evaluation."""
+    params = parameter_count(model_config(config, vocab_size))
+    d, t, heads = config.d_model, config.block_size, config.n_head
+    per_token = config.n_layer * (16 * d + 3 * heads * t) + 3 * vocab_size
+    return {
+        "the parameters (d_model, n_layer)": FLOAT_BYTES * 4 * params,
+        "one step's activations (batch_size, block_size, d_model)": FLOAT_BYTES
+        * config.batch_size
+        * t
+        * per_token,
+        "the final evaluation (final_eval_batch_size)": FLOAT_BYTES
+        * config.final_eval_batch_size
+        * t
+        * (2 * vocab_size + 16 * d),
+    }
 
 
 def autocast_for(config: CenterConfig, device: torch.device) -> contextlib.AbstractContextManager:
@@ -356,11 +383,44 @@ def full_pass_loss(
     return total / count
 
 
-def load_data(config: CenterConfig) -> CharDataset:
-    path = resolve_text_file(config.data_file, config.data_dir)
+DATA_RECORD = "data.json"  # the text a run started on (``data_record``), in its folder
+
+
+def load_data(config: CenterConfig, path: Path | None = None) -> CharDataset:
+    path = path or resolve_text_file(config.data_file, config.data_dir)
     data = CharDataset(path, config.holdout_fraction)
     data.check_block_size(config.block_size)
     return data
+
+
+def run_text_file(config: CenterConfig, run_dir: Path, resume: bool) -> Path:
+    """The text to train on. A resumed run reads the file it started on (its absolute
+    path in ``data.json``), and only if its checksum still matches: an edited file, or a
+    relative ``data_file`` seen from another folder, would silently train on other data."""
+    record_path = run_dir / DATA_RECORD
+    if not resume:
+        return resolve_text_file(config.data_file, config.data_dir).resolve()
+    if not record_path.exists():
+        if not RunFolder(run_dir).checkpoint_path.exists():
+            raise ValueError(
+                f"{run_dir} has neither a checkpoint nor {DATA_RECORD}: there is nothing "
+                "to resume; start a new run with --out"
+            )
+        # a run from before data.json: the checkpoint's vocabulary is checked instead
+        return resolve_text_file(config.data_file, config.data_dir).resolve()
+    saved = read_json_object(record_path, "the run's data file and checksum")
+    if set(saved) != {"path", "bytes", "sha256"} or not isinstance(saved["path"], str):
+        raise ValueError(f"{record_path} must hold exactly path, bytes and sha256")
+    path = Path(saved["path"])
+    if not path.is_file():
+        raise ValueError(f"{record_path}: the run's data file {path} is gone; restore it")
+    now = data_record(path)
+    if now != saved:
+        raise ValueError(
+            f"{path} changed since the run started (sha256 {saved['sha256'][:12]}..., now "
+            f"{now['sha256'][:12]}...); restore it or start a new run"
+        )
+    return path
 
 
 def run_center(
@@ -368,7 +428,8 @@ def run_center(
 ) -> dict[str, Any]:
     """Train one run into ``run_dir`` (or finish it, with ``resume``); return its summary."""
     check_config(config)
-    data = load_data(config)
+    text_file = run_text_file(config, Path(run_dir), resume)
+    data = load_data(config, text_file)
     device = pick_device(config.device)
     context = init_distributed(device.type)
     if context.enabled and device.type == "cuda":
@@ -386,6 +447,7 @@ class CenterRun:
 
     command, unit = "center", "iter"
     config_type = CenterConfig
+    metrics_keys = ("iter", "train_loss", "val_loss")
 
     def __init__(
         self,
@@ -398,6 +460,7 @@ class CenterRun:
         self.config, self.data, self.device, self.context = config, data, device, context
         self.total, self.checkpoint_every = config.max_iters, config.eval_every
         self.folders, self.configs = [RunFolder(run_dir)], [to_dict(config)]
+        self.start_files = {DATA_RECORD: data_record(data.text_file)}
         self.is_main = context.is_main
         self.postfix: dict[str, str] = {}
         if config.num_threads:
@@ -445,6 +508,11 @@ class CenterRun:
 
     def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
         (state,) = states
+        if state.get("vocab") != self.data.vocab.chars:
+            raise ValueError(
+                f"{self.folders[0].checkpoint_path} was trained on a text with other "
+                f"characters than {self.data.text_file}; restore the run's data"
+            )
         # first, so a different number of processes stops the run before anything changes
         set_rank_rng_state(state["rng"], self.context.rank, self.context.world_size)
         self.model.load_state_dict(state["model"])
@@ -553,13 +621,24 @@ class CenterRun:
 
 
 def load_run(run_dir: Path | str, device: str = "cpu") -> tuple[Transformer, str, CenterConfig]:
-    """The trained model of a run folder (eval mode), its vocabulary and its config."""
+    """The trained model of a run folder (eval mode), its vocabulary and its config. The
+    model is built from the checked config.json and the checkpoint's tensors must fit it
+    (checked on the meta device first): a crafted checkpoint cannot make it allocate."""
     folder = RunFolder(run_dir)
     config = from_dict(CenterConfig, folder.read_config())
-    state = folder.load_checkpoint(map_location=device)["state"]
-    model = Transformer(from_dict(TransformerConfig, state["model_config"])).to(device)
+    check_config(config)
+    state = folder.load_checkpoint(map_location="cpu")["state"]
+    chars = state.get("vocab") if isinstance(state, dict) else None
+    if not isinstance(chars, str) or not chars:
+        raise ValueError(f"{folder.checkpoint_path} has no vocabulary: not a center checkpoint")
+    structure = model_config(config, len(chars))
+    check_fits(memory_parts(config, len(chars)), pick_device(device))
+    with torch.device("meta"):
+        expected = Transformer(structure).state_dict()
+    check_state_shapes(expected, state.get("model"), folder.checkpoint_path)
+    model = Transformer(structure).to(device)
     model.load_state_dict(state["model"])
-    return model.eval(), state["vocab"], config
+    return model.eval(), chars, config
 
 
 def main(argv: list[str]) -> int:

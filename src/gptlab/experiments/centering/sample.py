@@ -14,6 +14,7 @@ from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range, with a message naming the value
+MIN_TEMPERATURE = 1e-6
 
 
 def check_request(
@@ -24,8 +25,11 @@ def check_request(
         raise ValueError("--start needs at least one character")
     if tokens < 0:
         raise ValueError(f"--tokens {tokens} must be >= 0")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"--temperature {temperature} must be a finite number > 0")
+    if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
+        raise ValueError(
+            f"--temperature {temperature} must be a finite number >= {MIN_TEMPERATURE} "
+            "(logits divided by less overflow; --top-k 1 samples greedily)"
+        )
     if top_k is not None and top_k < 0:
         raise ValueError(f"--top-k {top_k} must be >= 0 (0 = no top-k filtering)")
     if not 0 <= seed <= MAX_SEED:

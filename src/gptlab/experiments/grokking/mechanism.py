@@ -29,9 +29,9 @@ from gptlab.analysis.fourier import (
 from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
 from gptlab.data.modular import ModularSplit, all_pairs
-from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
+from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model, check_config
 from gptlab.experiments.options import command_parser, read_run_config
-from gptlab.train.run_folder import RunFolder, load_safely, write_json
+from gptlab.train.run_folder import RunFolder, check_state_shapes, load_safely, write_json
 
 KEY_SHARE = 0.99  # share of the logits' (x + y)-frequency energy the key frequencies hold
 
@@ -40,11 +40,15 @@ def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dic
     """The run's config, and its snapshot epochs and state dicts in epoch order; a
     ValueError naming the folder or file for anything that is not a grok run's snapshots."""
     config = read_run_config(Path(run_dir), GrokConfig, "run folder")
+    check_config(config)
     run = RunFolder(run_dir)
     paths = sorted((run.path / "snapshots").glob("epoch_*.pt"), key=snapshot_epoch)
     if not paths:
         raise ValueError(f"{run.path} has no snapshots: run it with --snapshot-every N")
-    return config, [snapshot_epoch(p) for p in paths], [load_snapshot(p) for p in paths]
+    with torch.device("meta"):  # the shapes the config implies, without allocating
+        expected = build_model(config, config.p + 1).state_dict()
+    states = [check_state_shapes(expected, load_snapshot(p), p) for p in paths]
+    return config, [snapshot_epoch(p) for p in paths], states
 
 
 def snapshot_epoch(path: Path) -> int:
@@ -185,10 +189,22 @@ def analyze(
     """Every measure over the run's snapshots, written to ``mechanism.json`` with figures in
     ``plots/`` (``mechanism.png``, ``sharpness.png``, ``trajectory.png``). ``marks``: the
     (memorized, generalized) epochs drawn on the figures; default: the run's summary."""
+    read_run_config(Path(run_dir), GrokConfig, "run folder")  # before the lock creates files
+    run = RunFolder(run_dir)
+    with run.lock():  # a running `gptlab grok` (or another analysis) owns the folder
+        return analyze_locked(run, sharpness_steps, trace_samples, resolution, marks)
+
+
+def analyze_locked(
+    run: RunFolder,
+    sharpness_steps: int,
+    trace_samples: int,
+    resolution: int,
+    marks: tuple[int | None, int | None] | None,
+) -> dict[str, Any]:
     from gptlab.plots.mechanism import plot_mechanism, plot_sharpness, plot_trajectory
 
-    run = RunFolder(run_dir)
-    config, epochs, states = load_snapshots(run_dir)
+    config, epochs, states = load_snapshots(run.path)
     result: dict[str, Any] = {"epochs": epochs}
     result["sharpness"] = sharpness_over_training(config, states, sharpness_steps, trace_samples)
     if config.operation == "add":
@@ -199,7 +215,7 @@ def analyze(
     rows, summary = run.read_metrics(), run.read_summary() or {}
     if marks is None:
         marks = summary.get("memorized_epoch"), summary.get("generalized_epoch")
-    run.plots_dir.mkdir(exist_ok=True)
+    run.create()  # plots/ may have been removed: it is derived output
     plot_sharpness(rows, result, marks).savefig(run.plots_dir / "sharpness.png", dpi=110)
     if "fourier" in result:
         plot_mechanism(rows, result, marks).savefig(run.plots_dir / "mechanism.png", dpi=110)

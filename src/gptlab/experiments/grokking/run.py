@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from torch.utils.tensorboard import SummaryWriter
 from gptlab.analysis.attention import attention_maps
 from gptlab.analysis.landscape import LandscapeSeries
 from gptlab.analysis.stability import generalization_stability
-from gptlab.config import check_finite, to_dict
-from gptlab.data.modular import ModularSplit, split_pairs
+from gptlab.config import check_finite, check_types, to_dict
+from gptlab.data.modular import ModularSplit, check_operation, resolve_train_size, split_pairs
 from gptlab.experiments.options import RunRequest, parse_run_request
 from gptlab.nn.stacked import StackedModels
 from gptlab.nn.transformer import Transformer, TransformerConfig
@@ -34,12 +35,24 @@ from gptlab.plots.grokking import plot_attention, plot_attention_evolution, plot
 from gptlab.plots.landscape import loss_range, plot_landscape, plot_landscape_evolution
 from gptlab.plots.output import save_and_log
 from gptlab.train.grad_filter import EmaGradFilter
-from gptlab.train.lifecycle import Counters, run_experiment
+from gptlab.train.lifecycle import EXIT_STOPPED, Counters, RunEnded, run_experiment
+from gptlab.train.memory import FLOAT_BYTES, check_fits, parameter_count
 from gptlab.train.optim import fused_for
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
-from gptlab.train.run_folder import RunFolder, atomic_write, read_json, write_json
+from gptlab.train.run_folder import (
+    RunFolder,
+    atomic_write,
+    read_json_object,
+    save_tensors,
+    write_json,
+)
 
 MEMORIZED = GENERALIZED = 0.99  # accuracy thresholds for memorized_epoch / generalized_epoch
+# what every metrics row holds (``GrokRun.monitor``): a row without one is not a grok row
+METRICS_KEYS = (
+    "epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "test_acc_unmirrored",
+    "weight_norm", "grad_norm", "lr", "time_s",
+)  # fmt: skip
 SCHEDULERS = ("cosine", "constant")
 GRAD_FILTERS = ("none", "ema")
 OPTIMIZERS = ("adamw", "adam")
@@ -266,9 +279,11 @@ PRESETS = {
 }
 
 
-def check_config(c: GrokConfig) -> None:
-    """Raise ValueError naming the bad value and what is allowed; data and model sizes are
-    checked where they are built (``split_pairs``, ``TransformerConfig``)."""
+def check_config(c: GrokConfig, seeds: int = 1) -> None:
+    """Raise ValueError naming the bad value and what is allowed: types, ranges, what the
+    data and the model would refuse, and whether ``seeds`` runs of it fit in memory. Costs
+    no data and no model, so sweeps check every point before their first run."""
+    check_types(c, GrokConfig)
     check_finite(c)
     at_least = {
         "d_model": 1,
@@ -328,6 +343,47 @@ def check_config(c: GrokConfig) -> None:
             f"landscape_plot_every = {c.landscape_plot_every} must be a multiple of "
             f"landscape_every = {c.landscape_every} (only computed surfaces can be drawn)"
         )
+    check_operation(c.p, c.operation)
+    n_train = resolve_train_size(example_count(c), c.train_size, c.train_fraction)
+    transformer_config(c, vocab_size=c.p + 1)  # the model's own checks
+    check_fits(memory_parts(c, n_train, seeds), pick_device(c.device))
+
+
+# Peak bytes per pair while a split is built (its Python set of train codes), measured at
+# p 1000 and 2000 (127-128 bytes), and bytes kept per pair and seed: int64 inputs and
+# targets, the unmirrored mask.
+SPLIT_BYTES_PER_PAIR, KEPT_BYTES_PER_PAIR = 160, 40
+EVAL_CHUNK = 512  # examples per evaluation forward pass (``evaluate``)
+
+
+def example_count(c: GrokConfig) -> int:
+    return c.p * (c.p - 1) if c.operation == "div" else c.p**2
+
+
+def memory_parts(c: GrokConfig, n_train: int, seeds: int = 1) -> dict[str, float]:
+    """An upper-end estimate, in bytes, of what ``seeds`` stacked runs of ``c`` hold at
+    once: the split being built and the splits kept, parameters with gradient, Adam's two
+    moments and the gradient filter, one step's activations (3 tokens an example) and the
+    landscape history."""
+    pairs = example_count(c)
+    params = parameter_count(transformer_config(c, vocab_size=c.p + 1))
+    per_token = c.n_layers * (10 * c.d_model + 2 * c.d_ff + 9 * c.n_heads)
+    per_example = 3 * per_token + 3 * (c.p + 1)  # logits only at "=", with their gradient
+    batch = max(c.batch_size or n_train, EVAL_CHUNK)
+    parts = {
+        f"the data (p = {c.p})": (SPLIT_BYTES_PER_PAIR + seeds * KEPT_BYTES_PER_PAIR) * pairs,
+        "the parameters (d_model, d_ff, n_layers)": seeds * FLOAT_BYTES * 5 * params,
+        "one step's activations (batch_size, d_model, d_ff)": seeds
+        * FLOAT_BYTES
+        * batch
+        * per_example,
+    }
+    if c.landscape_every:
+        surfaces = c.epochs // c.landscape_every + 1
+        parts["the loss landscapes (landscape_resolution)"] = (
+            surfaces * c.landscape_resolution**2 * 8 + c.landscape_examples * per_example
+        )
+    return parts
 
 
 def build_data(c: GrokConfig) -> ModularSplit:
@@ -336,24 +392,26 @@ def build_data(c: GrokConfig) -> ModularSplit:
     )
 
 
+def transformer_config(c: GrokConfig, vocab_size: int) -> TransformerConfig:
+    return TransformerConfig(
+        vocab_size=vocab_size,
+        block_size=3,  # [x, y, =]
+        n_layer=c.n_layers,
+        n_head=c.n_heads,
+        n_embd=c.d_model,
+        d_ff=c.d_ff,
+        dropout=c.dropout,
+        activation="relu",
+        layer_norm=c.layer_norm,
+        tie_weights=False,  # inputs and answers are different roles of the same tokens
+    )
+
+
 def build_model(c: GrokConfig, vocab_size: int) -> Transformer:
     """The one-layer transformer, initialized as ``init`` says, then every weight multiplied
     by ``init_scale``: the initial weight norm sets how long grokking is delayed (Omnigrok,
     Liu et al., 2022)."""
-    model = Transformer(
-        TransformerConfig(
-            vocab_size=vocab_size,
-            block_size=3,  # [x, y, =]
-            n_layer=c.n_layers,
-            n_head=c.n_heads,
-            n_embd=c.d_model,
-            d_ff=c.d_ff,
-            dropout=c.dropout,
-            activation="relu",
-            layer_norm=c.layer_norm,
-            tie_weights=False,  # inputs and answers are different roles of the same tokens
-        )
-    )
+    model = Transformer(transformer_config(c, vocab_size))
     with torch.no_grad():
         if c.init == "nanda":
             nanda_init(model, c.d_model, vocab_size)
@@ -632,10 +690,11 @@ class GrokRun:
 
     command, unit = "grok", "epoch"
     config_type = GrokConfig
+    metrics_keys = METRICS_KEYS
 
     def __init__(self, configs: list[GrokConfig], run_dirs: list[Path]) -> None:
         for c in configs:
-            check_config(c)
+            check_config(c, seeds=len(configs))
         check_stackable(configs)
         self.seed_configs = configs
         c = self.c = configs[0]
@@ -872,7 +931,7 @@ def save_snapshot(run: RunFolder, model: Transformer, epoch: int) -> None:
     rewrites the snapshots after its checkpoint with the same numbers."""
     state = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
     path = run.path / "snapshots" / f"epoch_{epoch:06d}.pt"
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    save_tensors(path, state)
 
 
 def render_landscape(writer, run: RunFolder, landscapes: LandscapeSeries, epoch: int) -> None:
@@ -880,9 +939,8 @@ def render_landscape(writer, run: RunFolder, landscapes: LandscapeSeries, epoch:
     fig = plot_landscape(
         landscapes.coords, landscapes.losses[-1], title=f"loss landscape, epoch {epoch}"
     )
-    folder = run.plots_dir / "landscape"
-    folder.mkdir(exist_ok=True)
-    save_and_log(fig, folder / f"epoch_{epoch:06d}.png", writer, "landscape", epoch)
+    path = run.plots_subdir("landscape") / f"epoch_{epoch:06d}.png"
+    save_and_log(fig, path, writer, "landscape", epoch)
 
 
 def render_landscapes_on_one_scale(
@@ -897,7 +955,7 @@ def render_landscapes_on_one_scale(
     for epoch, grid, title in zip(landscapes.epochs, losses, titles, strict=True):
         if due(epoch, c.landscape_plot_every, c.epochs):
             fig = plot_landscape(landscapes.coords, grid, title=title, vmin=vmin, vmax=vmax)
-            fig.savefig(run.plots_dir / "landscape" / f"epoch_{epoch:06d}.png", dpi=100)
+            fig.savefig(run.plots_subdir("landscape") / f"epoch_{epoch:06d}.png", dpi=100)
     fig = plot_landscape_evolution(
         landscapes.coords, losses, landscapes.epochs, title=run_title(c), titles=titles
     )
@@ -918,9 +976,8 @@ def render_attention(
     """The attention maps at ``epoch``, kept per epoch; returns the mean map."""
     mean, on_x = attention_maps(model, c.p, c.operation)
     fig = plot_attention(mean, on_x, title=f"attention per head, epoch {epoch}")
-    folder = run.plots_dir / "attention"
-    folder.mkdir(exist_ok=True)
-    save_and_log(fig, folder / f"epoch_{epoch:06d}.png", writer, "attention", epoch)
+    path = run.plots_subdir("attention") / f"epoch_{epoch:06d}.png"
+    save_and_log(fig, path, writer, "attention", epoch)
     return mean
 
 
@@ -1007,18 +1064,26 @@ def main_seeds(request: RunRequest[GrokConfig], count: int, batched: bool) -> in
     group = RunFolder(request.run_dir)
     seeds_file = group.path / "seeds.json"
     if request.resume:
-        if not seeds_file.exists():
-            raise ValueError(f"{group.path} is not a multi-seed run folder: no seeds.json")
-        stored = read_json(seeds_file)
-        count, batched = stored["seeds"], stored["batched"]
+        count, batched = read_seeds_file(seeds_file)
     else:
+        group.check_new()
         for c in seed_configs(request.config, count):  # every check before anything is written
-            check_config(c)
+            check_config(c, seeds=count if batched else 1)
         group.create()
         group.write_config(to_dict(request.config))
         write_json(seeds_file, {"seeds": count, "batched": batched})
     started = time.perf_counter()
-    summaries = run_seeds(request.config, count, group.path, batched, request.resume)
+    try:
+        summaries = run_seeds(request.config, count, group.path, batched, request.resume)
+    except RunEnded as ended:  # one seed's hint would resume that seed alone
+        if ended.exit_code != EXIT_STOPPED:
+            raise
+        resume = shlex.join(["gptlab", "grok", "--resume", str(group.path)])
+        raise RunEnded(
+            f"{str(ended).split(';')[0]}; resume every seed with: {resume}",
+            ended.exit_code,
+            ended.summaries,
+        ) from None
     for config, summary in zip(seed_configs(request.config, count), summaries, strict=True):
         print(summary_line(group.path / f"seed-{config.seed}", summary))
     print(
@@ -1026,6 +1091,19 @@ def main_seeds(request: RunRequest[GrokConfig], count: int, batched: bool) -> in
         f"{time.perf_counter() - started:.0f} s"
     )
     return 0
+
+
+def read_seeds_file(path: Path) -> tuple[int, bool]:
+    """(count, batched) of a multi-seed group folder, checked."""
+    if not path.exists():
+        raise ValueError(f"{path.parent} is not a multi-seed run folder: no seeds.json")
+    stored = read_json_object(path, "a seed count and whether batched")
+    count, batched = stored.get("seeds"), stored.get("batched")
+    if set(stored) != {"seeds", "batched"} or not isinstance(batched, bool):
+        raise ValueError(f"{path} must hold exactly {{seeds: integer, batched: true/false}}")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"{path}: seeds = {count!r} must be an integer >= 1")
+    return count, batched
 
 
 def stable_unmirrored(rows: list[dict[str, Any]]) -> int | None:
