@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from tqdm import tqdm
 
 from gptlab.train.lifecycle import EXIT_STOPPED, RunEnded
 
@@ -75,6 +76,9 @@ def default_workers() -> int:
 def _init_worker(threads: int, parent: int) -> None:
     # N processes each using every core would oversubscribe the CPU many times over
     torch.set_num_threads(threads)
+    # tqdm's default lock is a multiprocessing semaphore: a worker killed by kill -9 would
+    # leave it behind, and the resource tracker would warn about it when the sweep exits
+    tqdm.set_lock(threading.RLock())
     threading.Thread(target=_die_with, args=(parent,), daemon=True).start()
 
 
