@@ -1,8 +1,15 @@
-"""``gptlab grok-sweep``: grid parsing, errors before training, resume after an interruption."""
+"""``gptlab grok-sweep``: grid parsing, errors before anything is written, resume after an
+interruption or a killed worker."""
 
 import csv
 import dataclasses
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -154,3 +161,118 @@ def test_a_run_that_breaks_down_again_has_not_generalized(tmp_path):
     (collected,) = collect([task], {})
     assert collected["first_generalized_epoch"] == 20
     assert collected["generalized_epoch"] == 40 and collected["dips_after_generalizing"] == 1
+
+
+SMALL = ["grok-sweep", "--preset", "smoke", "--seeds", "1", "--workers", "1"]
+
+
+def files(root) -> dict:
+    """Every file under ``root`` with its content and modification time."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def refusal(capsys, argv) -> str:
+    """The one error line of a refused command (exit code 2)."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"gptlab {argv[0]}: error: ")
+    return err
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        # the model's own checks (grok's check_config); the valid point must not train first
+        ("d_model=31,32", "divisible"),
+        ("n_heads=2,3", "divisible"),
+        ("dropout=0.1,1.5", "dropout = 1.5"),
+        ("weight_decay=1,1", "repeated values"),
+        ("weight_decay=1,1.0", "repeated values"),
+        ("landscape_seed=0," + "9" * 300, "is 315 bytes, over the 255"),
+    ],
+)
+def test_every_grid_point_is_checked_before_anything_is_written(tmp_path, capsys, grid, message):
+    out = tmp_path / "sweep"
+    err = refusal(capsys, SMALL + ["--grid", grid, "--max-epochs", "2", "--out", str(out)])
+    assert message in err
+    assert not out.exists()
+
+
+def test_a_rerun_with_other_settings_is_refused_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = SMALL + ["--out", str(out)]
+    assert cli.main(argv + ["--grid", "weight_decay=0,1", "--max-epochs", "2"]) == 0
+    capsys.readouterr()
+    before = files(out)
+    for changed, message in [
+        (["--grid", "weight_decay=0,1", "--max-epochs", "3"], "max_epochs: 2 vs 3"),
+        (["--grid", "weight_decay=0,2", "--max-epochs", "2"], "grid: "),
+        (["--grid", "weight_decay=0,1", "--grid", "lr=0.001,0.003", "--max-epochs", "2"], "grid"),
+        (["--grid", "weight_decay=0,1", "--seeds", "2", "--max-epochs", "2"], "seeds: 1 vs 2"),
+        (["--grid", "weight_decay=0,1", "--grid", "d_model=31,32", "--max-epochs", "2"], "31"),
+    ]:
+        err = refusal(capsys, argv + changed)
+        assert message in err
+        assert files(out) == before, f"{changed} changed the sweep's folder"
+
+
+def test_ctrl_c_names_the_command_that_resumes_the_whole_sweep(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "my sweep"  # a space: the hint must be shell-quoted
+    argv = SMALL + ["--grid", "weight_decay=0,1", "--max-epochs", "20", "--out", str(out)]
+
+    def ctrl_c_in_epoch_12(*args, **kwargs):
+        ctrl_c_in_epoch_12.calls += 1
+        if ctrl_c_in_epoch_12.calls == 12:  # the first run checkpoints and stops at epoch 12
+            os.kill(os.getpid(), signal.SIGINT)
+        return train_epoch(*args, **kwargs)
+
+    train_epoch, ctrl_c_in_epoch_12.calls = grok.train_epoch, 0
+    monkeypatch.setattr(grok, "train_epoch", ctrl_c_in_epoch_12)
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "gptlab grok-sweep: stopped; resume with: "
+    assert err.startswith(prefix) and shlex.split(err[len(prefix) :]) == ["gptlab", *argv]
+    monkeypatch.undo()
+    assert cli.main(argv) == 0
+    for wd in ("0.0", "1.0"):
+        summary = RunFolder(out / f"weight_decay={wd}" / "seed-0").read_summary()
+        assert (summary["status"], summary["epochs_completed"]) == ("finished", 20)
+
+
+def training_pid(folder, timeout_s: float = 120) -> int:
+    """The PID of the process training in ``folder``, once it has trained a few epochs."""
+    run = RunFolder(folder)
+    deadline = time.monotonic() + timeout_s
+    while not (run.metrics_path.exists() and run.metrics_path.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline, f"{folder} never started training"
+        time.sleep(0.05)
+    assert not run.summary_path.exists(), f"{folder} finished before the kill"
+    return int((folder / ".lock").read_text())
+
+
+def test_a_killed_worker_is_one_line_and_the_same_command_resumes_everything(tmp_path):
+    out = tmp_path / "killed sweep"
+    argv = ["grok-sweep", "--preset", "smoke", "--grid", "weight_decay=0,1", "--seeds", "1"]
+    argv += ["--max-epochs", "60", "--workers", "2", "--out", str(out)]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "gptlab.cli", *argv], stderr=subprocess.PIPE, text=True
+    )
+    victim, sibling = (out / f"weight_decay={wd}" / "seed-0" for wd in ("0.0", "1.0"))
+    pids = [training_pid(victim), training_pid(sibling)]
+    os.kill(pids[0], signal.SIGKILL)
+    _, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 1, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # the last line: no warning follows it
+    assert line.startswith("gptlab grok-sweep: "), err
+    assert f"worker process killed by SIGKILL running {victim}; " in line
+    assert f"stopped cleanly: {sibling}; " in line  # SIGTERM: it checkpointed and stopped
+    assert RunFolder(sibling).read_summary()["status"] == "stopped"
+    command = shlex.split(line.split("rerun to resume them: ")[1])
+    assert command == ["gptlab", *argv]
+    assert cli.main(command[1:]) == 0
+    for folder in (victim, sibling):
+        summary = RunFolder(folder).read_summary()
+        assert (summary["status"], summary["epochs_completed"]) == ("finished", 60)

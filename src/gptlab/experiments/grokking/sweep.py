@@ -19,6 +19,8 @@ import csv
 import dataclasses
 import functools
 import itertools
+import json
+import os
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from tqdm.auto import tqdm
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import censored_median_ci, proportion_ci
 from gptlab.config import check_finite, from_dict
-from gptlab.experiments.executor import default_workers, run_all
+from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
 from gptlab.experiments.grokking.run import (
     GENERALIZED,
     PRESETS,
@@ -43,7 +45,7 @@ from gptlab.experiments.grokking.run import (
 from gptlab.experiments.options import check_out_dir, command_parser
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
-from gptlab.train.run_folder import RunFolder, default_run_dir, write_json
+from gptlab.train.run_folder import RunFolder, default_run_dir, read_json_object, write_json
 
 QUIET = {
     "landscape_every": 0,
@@ -52,6 +54,8 @@ QUIET = {
     "attention_every": 0,
 }
 SET_BY_OPTIONS = {"seed": "--seeds", "epochs": "--max-epochs"}
+NAME_MAX = 255  # bytes in one file or folder name (ext4, xfs, btrfs, tmpfs)
+SAME_RUNS = ("grid", "seeds", "max_epochs")  # sweep.json's keys that decide its runs
 Runner = Callable[..., dict[str, Any]]  # run_grok's signature
 
 
@@ -118,14 +122,46 @@ def plan(
         for seed in range(seeds):
             config = dataclasses.replace(base, **point, seed=seed)
             tasks.append(Task(point, seed, config, folder / f"seed-{seed}"))
+    check_folder_names(tasks)
     for task in tasks[::seeds]:  # one config per grid point; seeds cannot make it invalid
         check_config(task.config)
         build_data(task.config)
     return tasks
 
 
-def check_existing(tasks: Sequence[Task]) -> None:
-    """Refuse to mix runs of another sweep into this one (same folder, other settings)."""
+def check_folder_names(tasks: Sequence[Task]) -> None:
+    """A folder name longer than the file system allows would fail only when its run
+    starts, after the sweep's folder and other runs were written."""
+    for task in tasks:
+        for name in task.run_dir.parts:
+            size = len(os.fsencode(name))
+            if size > NAME_MAX:
+                raise ValueError(
+                    f"run folder name {name[:40]}... is {size} bytes, over the {NAME_MAX} a "
+                    "file system allows; use fewer or shorter --grid values or a shorter --out"
+                )
+
+
+def sweep_spec(
+    grid: dict[str, list[Any]], seeds: int, max_epochs: int, threshold: float
+) -> dict[str, Any]:
+    """What sweep.json records: the runs (grid, seeds, budget) and how they are counted."""
+    return {"grid": grid, "seeds": seeds, "max_epochs": max_epochs, "threshold": threshold}
+
+
+def check_existing(tasks: Sequence[Task], out: Path, spec: dict[str, Any]) -> None:
+    """Refuse to mix runs of another sweep into this one (same folder, other settings):
+    another grid, seed count or budget in ``sweep.json``, or a run folder that holds another
+    config. The threshold may change: it only recounts the same runs."""
+    if (out / "sweep.json").is_file():
+        saved = read_json_object(out / "sweep.json", "a sweep's settings")
+        now = json.loads(json.dumps(spec))  # as JSON keeps it: floats stay floats
+        changed = [k for k in SAME_RUNS if ordered(saved.get(k)) != ordered(now[k])]
+        if changed:
+            changes = ", ".join(f"{k}: {saved.get(k)} vs {now[k]}" for k in changed)
+            raise ValueError(
+                f"{out} holds a sweep with other settings ({changes}); use another --out"
+            )
     for task in tasks:
         folder = RunFolder(task.run_dir)
         if folder.config_path.exists():
@@ -134,6 +170,11 @@ def check_existing(tasks: Sequence[Task]) -> None:
                 raise ValueError(
                     f"{task.run_dir} holds a run with other settings; use another --out"
                 )
+
+
+def ordered(value: Any) -> Any:
+    """A grid's axes with their order, which names the run folders."""
+    return list(value.items()) if isinstance(value, dict) else value
 
 
 def execute(task: Task, runner: Runner = run_grok) -> dict[str, Any]:
@@ -157,10 +198,11 @@ def run_tasks(
 ) -> None:
     """Execute every unfinished task (see :func:`gptlab.experiments.executor.run_all`)."""
     todo = [t for t in tasks if not is_done(RunFolder(t.run_dir))]
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="sweep", unit="run")
-    for _ in run_all(functools.partial(execute, runner=runner), todo, workers, ray_address):
-        bar.update(1)
-    bar.close()
+    done = len(tasks) - len(todo)
+    # closed on the way out too: a stop's one line must follow the bar, not precede it
+    with tqdm(total=len(tasks), initial=done, desc="sweep", unit="run") as bar:
+        for _ in run_all(functools.partial(execute, runner=runner), todo, workers, ray_address):
+            bar.update(1)
 
 
 def collect(
@@ -273,9 +315,9 @@ def sweep(
     from gptlab.plots.sweep import plot_sweep  # matplotlib only where figures are drawn
 
     tasks = plan(base, grid, seeds, max_epochs, out)
-    check_existing(tasks)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = {"grid": grid, "seeds": seeds, "max_epochs": max_epochs, "threshold": threshold}
+    spec = sweep_spec(grid, seeds, max_epochs, threshold)
+    check_existing(tasks, out, spec)
+    out.mkdir(parents=True, exist_ok=True)  # only now: every check has passed
     write_json(out / "sweep.json", spec)
     run_tasks(tasks, workers or default_workers(), runner, ray_address)
     rows = collect(tasks, grid, threshold)
@@ -298,6 +340,10 @@ def check_grid(base: GrokConfig, grid: dict[str, list[Any]]) -> None:
             check_finite(dataclasses.replace(base, **{name: value}))
     for device in grid.get("device", [base.device]):
         pick_device(device)
+
+
+def run_folder_name(task: Task) -> str:
+    return str(task.run_dir)
 
 
 def main(argv: list[str]) -> int:
@@ -335,16 +381,17 @@ def main(argv: list[str]) -> int:
     check_grid(PRESETS[args.preset], grid)
     out = args.out or default_run_dir("grok-sweep")
     check_out_dir(out)
-    table = sweep(
-        PRESETS[args.preset],
-        grid,
-        args.seeds,
-        args.max_epochs,
-        out,
-        args.workers,
-        ray_address=args.ray,
-        threshold=args.threshold,
-    )
+    with resumable(resume_command("grok-sweep", argv, out), run_folder_name):
+        table = sweep(
+            PRESETS[args.preset],
+            grid,
+            args.seeds,
+            args.max_epochs,
+            out,
+            args.workers,
+            ray_address=args.ray,
+            threshold=args.threshold,
+        )
     for row in table:
         print(
             ", ".join(f"{k}={row[k]}" for k in grid if k in row)
