@@ -1,17 +1,23 @@
-"""`gptlab center-suite`: same seeds for every variant, reports, skipping finished runs."""
+"""`gptlab center-suite`: same seeds for every variant, reports, skipping finished runs;
+bad or changed requests refused before anything is written; stops that say how to resume."""
 
 import csv
 import json
 import math
+import os
+import shlex
+import signal
 
 import pytest
 
 from gptlab import cli
 from gptlab.analysis.statistics import paired_contrasts
+from gptlab.experiments.centering import run as center
 from gptlab.experiments.centering import suite as center_suite
 from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, windows_per_passage
 from gptlab.experiments.centering.lr_grid import best_rates, ranking_checks
 from gptlab.experiments.centering.suite import run_suite
+from gptlab.experiments.executor import EXIT_WORKER_LOST, WorkerLost
 
 
 def test_suite_runs_every_variant_with_the_same_seeds_and_reports(
@@ -138,3 +144,107 @@ def test_geometry_passages_shrink_to_fit_a_short_validation_split():
     assert windows_per_passage(2000, 32) == 15  # 4 passages x 15 windows x 32 < 2000
     with pytest.raises(ValueError, match="too short for 4 passages"):
         windows_per_passage(100, 32)
+
+
+def tiny_suite(text_file, out) -> list[str]:
+    """``gptlab center-suite`` on the smallest model the tests use, 2 seeds, 2 variants."""
+    argv = ["center-suite", "--preset", "smoke", "--data-file", str(text_file), "--d-model", "16"]
+    argv += ["--block-size", "16", "--batch-size", "4", "--max-iters", "2", "--warmup-iters", "1"]
+    argv += ["--eval-every", "2", "--eval-iters", "1", "--seeds", "2", "--quiet"]
+    return argv + ["--variants", "baseline", "qk_centered", "--out", str(out)]
+
+
+def files(root) -> dict:
+    """Every file under ``root`` with its content and modification time."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def refusal(capsys, argv) -> str:
+    """The one error line of a refused command (exit code 2)."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("gptlab center-suite: error: ")
+    return err
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (["--variants", "baseline", "qk_centered", "qk_centered"], "['qk_centered'] given more"),
+        (["--variants", "baseline", "qk_centered", "qk_centered", "--workers", "2"], "given more"),
+        (["--n-head", "3"], "divisible"),  # every run's config, the model's checks included
+        (["--dropout", "1.5"], "dropout"),
+        (["--lr-grid", "0.001", "0.0010000001"], "would share the folder"),
+    ],
+)
+def test_every_planned_run_is_checked_before_anything_is_written(
+    tmp_path, text_file, capsys, changes, message
+):
+    out = tmp_path / "suite"
+    assert message in refusal(capsys, tiny_suite(text_file, out) + changes)
+    assert not out.exists()
+
+
+def test_a_rerun_with_other_settings_is_refused_before_suite_json_changes(
+    tmp_path, text_file, capsys
+):
+    out = tmp_path / "suite"
+    argv = tiny_suite(text_file, out)
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    before = files(out)
+    for changed, message in [
+        (["--max-iters", "3"], "max_iters: 2 vs 3"),
+        (["--seeds", "3"], "seeds: [0, 1] vs [0, 1, 2]"),
+        (["--variants", "baseline", "final_centered"], "variants: "),
+        (["--lr-grid", "0.001", "0.003"], "lr_grid: None vs [0.001, 0.003]"),
+    ]:
+        assert message in refusal(capsys, argv + changed)
+        assert files(out) == before, f"{changed} changed the suite's folder"
+
+
+def test_ctrl_c_names_the_command_that_resumes_the_whole_suite(
+    tmp_path, text_file, monkeypatch, capsys
+):
+    out = tmp_path / "my suite"  # a space: the hint must be shell-quoted
+    argv = tiny_suite(text_file, out) + ["--max-iters", "4"]
+    train_unit, calls = center.CenterRun.train_unit, []
+
+    def ctrl_c_at_the_second_iteration(self, counters):
+        calls.append(1)
+        if len(calls) == 2:  # the first run checkpoints and stops at iteration 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return train_unit(self, counters)
+
+    monkeypatch.setattr(center.CenterRun, "train_unit", ctrl_c_at_the_second_iteration)
+    assert cli.main(argv) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "gptlab center-suite: stopped; resume with: "
+    assert line.startswith(prefix) and shlex.split(line[len(prefix) :]) == ["gptlab", *argv]
+    assert json.loads((out / "runs/baseline-seed0/summary.json").read_text())["iters"] == 2
+    monkeypatch.undo()
+    assert cli.main(argv) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["status"], r["iters"]) for r in rows] == [("finished", "4")] * 4
+
+
+def test_a_lost_worker_names_its_runs_and_the_command_that_resumes_them(
+    tmp_path, text_file, monkeypatch, capsys
+):
+    def killed_worker(fn, tasks, workers, ray_address):
+        raise WorkerLost([tasks[0]], [tasks[1]], ["killed by SIGKILL"])
+        yield  # a generator, as run_all is
+
+    monkeypatch.setattr(center_suite, "run_all", killed_worker)
+    out = tmp_path / "suite"
+    argv = tiny_suite(text_file, out) + ["--workers", "2"]
+    assert cli.main(argv) == EXIT_WORKER_LOST
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    runs = out / "runs"
+    assert line.startswith(
+        f"gptlab center-suite: worker process killed by SIGKILL running {runs}/baseline-seed0; "
+        f"stopped cleanly: {runs}/qk_centered-seed0; rerun to resume them: "
+    )
+    assert shlex.split(line.split("rerun to resume them: ")[1]) == ["gptlab", *argv]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 from pathlib import Path
@@ -48,7 +49,7 @@ from gptlab.experiments.centering.run import (
     placements,
     run_center,
 )
-from gptlab.experiments.executor import run_all
+from gptlab.experiments.executor import resumable, resume_command, run_all
 from gptlab.experiments.options import check_out_dir, command_parser, parse_config
 from gptlab.plots.centering import (
     plot_centering_stats,
@@ -60,7 +61,7 @@ from gptlab.plots.centering import (
 from gptlab.reports import comparison_markdown, geometry_markdown, lr_grid_markdown
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
-from gptlab.train.run_folder import RunFolder, write_json
+from gptlab.train.run_folder import RunFolder, read_json_object, write_json
 
 DEFAULT_VARIANTS = [v for v in VARIANTS if v != "custom"]
 PLACEMENT_TITLES = {
@@ -76,6 +77,7 @@ GEOMETRY_MEASURES = [
     ("mean_angle_deg", "mean pairwise angle (deg)"),
 ]
 VS_BASELINE, BEYOND = "vs baseline", "centering beyond normalization"
+Task = tuple[CenterConfig, Path, bool]  # a run's config, its folder, whether to show progress
 
 
 def run_dir_for(out: Path, variant: str, seed: int) -> Path:
@@ -87,6 +89,9 @@ def plan_runs(base: CenterConfig, variants: list[str], seeds: list[int]) -> list
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    repeated = sorted({v for v in variants if variants.count(v) > 1})
+    if repeated:  # its runs would count twice in every statistic, or race for one folder
+        raise ValueError(f"--variants: {repeated} given more than once; name each variant once")
     if "baseline" not in variants:
         raise ValueError("the suite compares against 'baseline'; include it in --variants")
     configs = [dataclasses.replace(base, variant=v, seed=s) for s in seeds for v in variants]
@@ -96,21 +101,67 @@ def plan_runs(base: CenterConfig, variants: list[str], seeds: list[int]) -> list
     return configs
 
 
-def run_or_resume(config: CenterConfig, run_dir: Path, progress: bool) -> dict[str, Any]:
-    folder = RunFolder(run_dir)
-    if folder.config_path.exists():
-        stored = from_dict(CenterConfig, folder.read_config())
-        if stored != config:
+def check_distinct_folders(tasks: list[Task]) -> None:
+    """Two runs in one folder would race for it; only the learning-rate grid's folder names,
+    which keep 6 significant digits of the rate, can coincide."""
+    seen: dict[Path, CenterConfig] = {}
+    for config, run_dir, _ in tasks:
+        if run_dir in seen:
+            raise ValueError(
+                f"--lr-grid {seen[run_dir].lr!r} and {config.lr!r} would share the folder "
+                f"{run_dir}; give rates that differ in their first 6 significant digits"
+            )
+        seen[run_dir] = config
+
+
+def check_same_suite(out: Path, plan: dict[str, Any]) -> None:
+    """A suite's folder takes only its own runs: a rerun with other settings is refused
+    before suite.json or any run is touched."""
+    path = out / "suite.json"
+    if not path.is_file():
+        return
+    saved = read_json_object(path, "a suite's settings")
+    try:  # a config field added since the suite ran takes its default
+        saved["base"] = to_dict(from_dict(CenterConfig, saved.get("base", {})))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    then, now = settings(saved), settings(plan)
+    changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
+    if changed:
+        changes = ", ".join(f"{k}: {then.get(k)} vs {now.get(k)}" for k in changed[:4])
+        raise ValueError(
+            f"{out} holds a suite with other settings ({changes}); rerun it with its own "
+            "settings or use another --out"
+        )
+
+
+def settings(plan: dict[str, Any]) -> dict[str, Any]:
+    """A suite plan as one flat dict (config fields, seeds, variants, lr_grid), as JSON holds
+    it (tuples become lists): comparable with the saved one."""
+    plan = json.loads(json.dumps(plan))
+    return plan.pop("base") | plan
+
+
+def check_existing_runs(tasks: list[Task]) -> None:
+    """A run folder already there must hold the run this suite would resume."""
+    for config, run_dir, _ in tasks:
+        folder = RunFolder(run_dir)
+        if folder.config_path.exists() and from_dict(CenterConfig, folder.read_config()) != config:
             raise ValueError(
                 f"{run_dir} holds a run with another config; use another --out or delete it"
             )
-    resume = folder.config_path.exists()
+
+
+def execute(task: Task) -> dict[str, Any]:
+    """One run of the suite, resumed if it started; top-level so worker processes and Ray
+    can import it."""
+    config, run_dir, progress = task
+    resume = RunFolder(run_dir).config_path.exists()
     return result_or_divergence(run_center, config, run_dir, resume=resume, progress=progress)
 
 
-def execute(task: tuple[CenterConfig, Path, bool]) -> dict[str, Any]:
-    """One run of the suite; top-level so worker processes and Ray can import it."""
-    return run_or_resume(*task)
+def run_folder_name(task: Task) -> str:
+    return str(task[1])
 
 
 def comparison_rows(results: list[dict[str, Any]], variants: list[str]) -> list[dict[str, Any]]:
@@ -268,9 +319,12 @@ def run_suite(
     grid_seeds = seeds[:lr_grid_seeds]
     grid = grid_configs(base, variants, lr_grid, grid_seeds) if lr_grid else []
     plan = {"base": to_dict(base), "seeds": seeds, "variants": variants, "lr_grid": lr_grid}
-    write_json(out / "suite.json", plan)
     tasks = [(c, run_dir_for(out, c.variant, c.seed), progress and workers == 1) for c in configs]
     tasks += [(c, grid_dir(out, c), progress and workers == 1) for c in grid]
+    check_distinct_folders(tasks)
+    check_same_suite(out, plan)
+    check_existing_runs(tasks)
+    write_json(out / "suite.json", plan)  # only now: every check has passed
     done = {task[1]: summary for task, summary in run_all(execute, tasks, workers, ray_address)}
     every = [done[d] | {"run_dir": str(d), "lr": c.lr} for c, d, _ in tasks]
     results, grid_results = every[: len(configs)], every[len(configs) :]
@@ -333,17 +387,18 @@ def main(argv: list[str]) -> int:
     out = args.out or Path("runs") / f"center-suite-{args.preset}"
     check_out_dir(out)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    run_suite(
-        base,
-        seeds,
-        args.variants,
-        out,
-        not args.quiet,
-        args.workers,
-        args.ray,
-        args.lr_grid,
-        args.lr_grid_seeds,
-    )
+    with resumable(resume_command("center-suite", argv, out), run_folder_name):
+        run_suite(
+            base,
+            seeds,
+            args.variants,
+            out,
+            not args.quiet,
+            args.workers,
+            args.ray,
+            args.lr_grid,
+            args.lr_grid_seeds,
+        )
     print((out / "comparison.md").read_text())
     print(f"-> {out}")
     return 0
