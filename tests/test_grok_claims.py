@@ -2,7 +2,11 @@
 and one tiny end-to-end report that resumes."""
 
 import dataclasses
+import json
 import math
+import os
+import shlex
+import signal
 
 import pytest
 
@@ -301,3 +305,48 @@ def test_measure_pair_matches_each_phase_snapshot_to_the_nearest_control_loss(tm
     # the second call reads the stored measures instead of recomputing them
     (tmp_path / "c" / "snapshots").rename(tmp_path / "gone")
     assert measure_pair(tmp_path / "g", tmp_path / "c", 0.99, 2, 1.01) == measured
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (f"{README_END}\ntable\n{README_BEGIN}\n", "end marker comes before the begin one"),
+        (f"{README_BEGIN}\ntable\n", "found the begin marker 1 and the end marker 0 times"),
+        (f"table\n{README_END}\n", "found the begin marker 0 and the end marker 1 times"),
+        (f"{README_BEGIN}\n{README_BEGIN}\n{README_END}\n", "begin marker 2 and the end marker 1"),
+        (f"{README_BEGIN}\n{README_END}\n{README_END}\n", "begin marker 1 and the end marker 2"),
+    ],
+)
+def test_readme_markers_out_of_order_missing_or_repeated_are_refused_up_front(
+    tmp_path, capsys, text, message
+):
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    out = tmp_path / "claims"
+    assert cli(["grok-claims", "--out", str(out), "--readme", str(readme)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not out.exists()
+    with pytest.raises(ValueError, match=message):  # the same check when the table is written
+        update_readme(readme, "| new |")
+    assert readme.read_text() == text
+
+
+def test_ctrl_c_names_the_command_that_resumes_every_claim(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "my claims"  # a space: the hint must be shell-quoted
+    argv = ["grok-claims", "--workers", "1", "--out", str(out)]
+    train_epoch, calls = grok.train_epoch, []
+
+    def ctrl_c_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the first run of the first sweep stops at epoch 3
+            os.kill(os.getpid(), signal.SIGINT)
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(grok, "train_epoch", ctrl_c_in_epoch_3)
+    assert cli(argv) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "gptlab grok-claims: stopped; resume with: "
+    assert line.startswith(prefix) and shlex.split(line[len(prefix) :]) == ["gptlab", *argv]
+    run = out / "claim1-weight-decay" / "weight_decay=0.0" / "seed-0"
+    assert json.loads((run / "summary.json").read_text())["status"] == "stopped"

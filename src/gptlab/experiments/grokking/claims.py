@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,7 @@ from gptlab.analysis.statistics import (
     mean_ci,
     proportion_ci,
 )
+from gptlab.experiments.executor import resumable, resume_command
 from gptlab.experiments.grokking import matched_sharpness
 from gptlab.experiments.grokking import sweep as grok_sweep
 from gptlab.experiments.grokking.run import GENERALIZED, PRESETS, GrokConfig
@@ -477,13 +477,35 @@ README_BEGIN = "<!-- grok-claims table: begin (written by gptlab grok-claims --r
 README_END = "<!-- grok-claims table: end -->"
 
 
+def check_readme(path: Path) -> str:
+    """The README's text, if it holds each grok-claims marker once, begin before end: checked
+    before the runs and again when the table is written (the file may change meanwhile)."""
+    if not path.is_file():
+        raise ValueError(f"--readme {path}: no such file")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"--readme {path}: not UTF-8 text") from None
+    begins, ends = text.count(README_BEGIN), text.count(README_END)
+    if not begins and not ends:
+        raise ValueError(
+            f"--readme {path}: no grok-claims markers ({README_BEGIN} ... {README_END})"
+        )
+    if begins != 1 or ends != 1:
+        raise ValueError(
+            f"--readme {path}: each grok-claims marker must appear once, found the begin "
+            f"marker {begins} and the end marker {ends} times"
+        )
+    if text.index(README_END) < text.index(README_BEGIN):
+        raise ValueError(f"--readme {path}: the grok-claims end marker comes before the begin one")
+    return text
+
+
 def update_readme(path: Path, table: str) -> None:
     """Replace the text between the README's grok-claims markers by ``table``."""
-    text = path.read_text()
-    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{path} has no grok-claims markers ({README_BEGIN} ... {README_END})")
-    path.write_text(pattern.sub(lambda _: f"{README_BEGIN}\n{table}\n{README_END}", text))
+    before, rest = check_readme(path).split(README_BEGIN)
+    _, after = rest.split(README_END)
+    path.write_text(f"{before}{README_BEGIN}\n{table}\n{README_END}{after}")
 
 
 def run_sweep(
@@ -535,6 +557,8 @@ def run_claims(
     from gptlab.plots.sweep import plot_matched_sharpness
 
     plan.check()
+    if readme is not None:  # now, not after the runs
+        check_readme(readme)
     base, budget = plan.base, plan.max_epochs
     every_run: list[Row] = []
 
@@ -618,10 +642,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers} must be >= 1")
-    if args.readme is not None and not args.readme.is_file():
-        raise ValueError(f"--readme {args.readme}: no such file")
-    if args.readme is not None and README_BEGIN not in args.readme.read_text():
-        raise ValueError(f"--readme {args.readme}: no grok-claims markers in it")
     check_out_dir(args.out)
-    print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))
+    with resumable(resume_command("grok-claims", argv, args.out), grok_sweep.run_folder_name):
+        print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))
     return 0
