@@ -144,7 +144,8 @@ def test_resume_hints_are_one_shell_quoted_command(tmp_path):
     assert resume_command("grok-sweep", [f"--out={out}"], out)[-1] == f"--out={out}"
     with pytest.raises(RunEnded) as ended, resumable(command, str):
         raise RunEnded("stopped at epoch 3; resume with: gptlab grok --resume x", 130, [])
-    assert str(ended.value) == f"stopped; resume with: {shlex.join(command)}"
+    again = shlex.join(command)
+    assert str(ended.value) == f"stopped; resume with: {again}"
     assert shlex.split(str(ended.value).split(": ", 1)[1]) == command
     with pytest.raises(RunEnded) as ended, resumable(command, str):
         raise WorkerLost(["a b/seed-0"], [], ["killed by SIGKILL"])
@@ -152,3 +153,6 @@ def test_resume_hints_are_one_shell_quoted_command(tmp_path):
     assert str(ended.value).startswith("worker process killed by SIGKILL running a b/seed-0;")
     with pytest.raises(RunEnded, match="diverged"), resumable(command, str):
         raise RunEnded("diverged", 3, [])
+    with pytest.raises(RunEnded) as ended, resumable(command, str):
+        raise KeyboardInterrupt  # Ctrl-C between runs
+    assert (str(ended.value), ended.value.exit_code) == (f"interrupted; resume with: {again}", 130)

@@ -297,9 +297,12 @@ def _remove_dead(pool: list[_Worker], worker: _Worker, ending: _Ending) -> None:
 
 
 def _how_it_ended(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
+    if exitcode is None or exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
         return f"killed by {signal.Signals(-exitcode).name}"
-    return f"exited with code {exitcode}"
+    except ValueError:  # a real-time signal has no name
+        return f"killed by signal {-exitcode}"
 
 
 def _close(pool: list[_Worker]) -> None:
