@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # a full disk, a folder we may not write: no traceback
         print(f"gptlab {name}: error: {one_line(str(error))}", file=sys.stderr)
         return 1
+    except MemoryError:  # the up-front estimate is not a guarantee
+        print(
+            f"gptlab {name}: error: out of memory; make the run smaller (a checkpointed run "
+            "resumes with --resume)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:  # a fallback: the training loops save and report it themselves
         print(f"gptlab {name}: interrupted", file=sys.stderr)
         return 130

@@ -125,8 +125,9 @@ def split_pairs(
         in_train[torch.randperm(n, generator=generator)[:size]] = True
     x, y = inputs[:, 0], inputs[:, 1]
     _, commutative = OPERATIONS[operation]
-    train_codes = set((x[in_train] * p + y[in_train]).tolist())
-    mirror_in_train = torch.tensor([c in train_codes for c in (y * p + x).tolist()])
+    is_train_pair = torch.zeros(p, p, dtype=torch.bool)  # a p x p table: no Python objects
+    is_train_pair[x[in_train], y[in_train]] = True
+    mirror_in_train = is_train_pair[y, x]
     unmirrored = ~mirror_in_train if commutative else torch.ones(n, dtype=torch.bool)
     test = ~in_train
     return ModularSplit(

@@ -349,10 +349,10 @@ def check_config(c: GrokConfig, seeds: int = 1) -> None:
     check_fits(memory_parts(c, n_train, seeds), pick_device(c.device))
 
 
-# Peak bytes per pair while a split is built (its Python set of train codes), measured at
-# p 1000 and 2000 (127-128 bytes), and bytes kept per pair and seed: int64 inputs and
-# targets, the unmirrored mask.
-SPLIT_BYTES_PER_PAIR, KEPT_BYTES_PER_PAIR = 160, 40
+# Peak bytes per pair while a split is built (all pairs, their targets, the masks), measured
+# at p 1000 and 2000 (97-98 bytes), with headroom; and bytes kept per pair and seed: int64
+# inputs and targets, the unmirrored mask.
+SPLIT_BYTES_PER_PAIR, KEPT_BYTES_PER_PAIR = 120, 40
 EVAL_CHUNK = 512  # examples per evaluation forward pass (``evaluate``)
 
 
