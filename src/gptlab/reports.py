@@ -14,16 +14,38 @@ if TYPE_CHECKING:
     from gptlab.experiments.centering.run import CenterConfig
 
 
-def verdict(paired: PairedComparison, holm_p: float, control: str = "baseline") -> str:
+def verdict(
+    paired: PairedComparison,
+    holm_p: float,
+    control: str = "baseline",
+    diverged: tuple[int, int] = (0, 0),
+    seeds: int = 0,
+) -> str:
+    """The verdict of ``treatment - control`` from its finished pairs; ``diverged``: how
+    many of the ``seeds`` runs of (treatment, control) diverged. A diverged run is a missing
+    outcome, not a loss like the others: when the side a verdict favours lost seeds, the
+    finished pairs alone cannot call it better (or worse), so the verdict says not decided."""
     direction = "better" if paired.mean_difference < 0 else "worse"
     if paired.ci_excludes_zero and holm_p < 0.05:
-        return f"{direction} than {control} (95% CI excludes 0, Holm-corrected p < 0.05)."
-    if paired.ci_excludes_zero:
-        return (
+        text = f"{direction} than {control} (95% CI excludes 0, Holm-corrected p < 0.05)."
+    elif paired.ci_excludes_zero:
+        text = (
             f"{direction} than {control} by the unadjusted 95% CI, but not significant after "
             "the Holm correction for the number of comparisons."
         )
-    return f"not distinguishable from {control} at this budget (inside seed noise)."
+    else:
+        return f"not distinguishable from {control} at this budget (inside seed noise)."
+    # "better" favours the treatment, "worse" the control: that side's diverged seeds count
+    favoured, other = diverged if direction == "better" else diverged[::-1]
+    arms = ("the treatment", control) if direction == "better" else (control, "the treatment")
+    if favoured:
+        return (
+            f"not decided: {favoured} of {seeds} seeds of {arms[0]} diverged, and the "
+            f"finished pairs alone say: {text}"
+        )
+    if other:
+        return f"{text[:-1]} ({other} of {seeds} seeds of {arms[1]} diverged)."
+    return text
 
 
 def _contrast_cells(c: Contrast, base_mean: float) -> list[str]:
@@ -37,12 +59,13 @@ def _contrast_cells(c: Contrast, base_mean: float) -> list[str]:
         f"{c.holm_p:.3g}",
         f"{p.wilcoxon_pvalue:.3g}",
         f"{c.mde:.4f}",
+        f"{c.mde_holm:.4f}",
     ]
 
 
 CONTRAST_HEADER = (
     "Δ loss [95% CI] | Δ loss % | Δ perplexity % [95% CI] | t-test p | Holm p | Wilcoxon p | "
-    "MDE (80% power)"
+    "MDE (80% power) | MDE at Holm α/m"
 )
 
 
@@ -66,7 +89,7 @@ def comparison_markdown(
         "",
         "| variant | centering | n | final val loss (mean ± std) | perplexity | "
         f"{CONTRAST_HEADER} | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     by_treatment = {c.treatment: c for c in contrasts if c.control == "baseline"}
     for r in rows:
@@ -74,7 +97,7 @@ def comparison_markdown(
         cells = [r["variant"], r["centering"], n, f"{r['mean']:.4f} ± {r['std']:.4f}"]
         cells.append(f"{r['perplexity']:.3f}")
         contrast = by_treatment.get(r["variant"])
-        cells += _contrast_cells(contrast, means["baseline"]) if contrast else ["—"] * 7
+        cells += _contrast_cells(contrast, means["baseline"]) if contrast else ["—"] * 8
         cells.append(f"{r['tokens_per_sec']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     controlled = [c for c in contrasts if c.control != "baseline"]
@@ -89,15 +112,19 @@ def comparison_markdown(
             "not from the centering.",
             "",
             f"| centered | control | {CONTRAST_HEADER} |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in controlled:
             cells = [c.treatment, c.control, *_contrast_cells(c, means[c.control])]
             lines.append("| " + " | ".join(cells) + " |")
     n = min((c.paired.n for c in contrasts), default=len(seeds))
+    diverged = {r["variant"]: r["diverged"] for r in rows}
     lines += ["", "## Verdicts", ""]
     lines += [
-        f"- **{c.treatment}** vs {c.control}: {verdict(c.paired, c.holm_p, c.control)}"
+        f"- **{c.treatment}** vs {c.control}: "
+        + verdict(
+            c.paired, c.holm_p, c.control, (diverged[c.treatment], diverged[c.control]), len(seeds)
+        )
         for c in contrasts
     ]
     lines += [
@@ -106,7 +133,11 @@ def comparison_markdown(
         "the smallest true difference a paired t-test (two-sided, α 0.05) would detect with "
         "80% power at this number of seeds, from the observed spread of the paired "
         "differences: a row whose |Δ| is below it is not evidence of no effect, only of too "
-        f"few seeds. With n = {n} seeds the exact two-sided Wilcoxon p cannot go below "
+        f"few seeds. MDE at Holm α/m is the same at α 0.05 / {len(contrasts)}, the level "
+        "Holm's correction surely tests at: the verdicts resolve only effects about that "
+        "size, and the unadjusted MDE is optimistic. A verdict whose favoured side lost seeds "
+        "to divergence is not decided (a diverged run is a missing outcome). "
+        f"With n = {n} seeds the exact two-sided Wilcoxon p cannot go below "
         f"{2 / 2**n:.3g}; the t-test assumes roughly normal paired differences. tokens/s is "
         "the training-step throughput on a machine that may have been shared: a rough "
         "figure; see benchmarks/centering_throughput.py for overhead measurements.",

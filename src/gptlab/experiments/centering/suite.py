@@ -298,6 +298,7 @@ def effect_entry(c: Contrast) -> dict[str, Any]:
         "high": p.ci_high,
         "holm_p": c.holm_p,
         "mde": c.mde,
+        "mde_holm": c.mde_holm,
     }
 
 
