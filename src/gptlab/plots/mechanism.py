@@ -85,7 +85,7 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
     colors = ["tab:red" if k in keys else "tab:gray" for k in range(len(energy))]
     spectrum.bar(range(len(energy)), energy, color=colors)
     spectrum.set_xlabel("frequency k")
-    spectrum.set_ylabel("share of the logits' energy")
+    spectrum.set_ylabel("share of the energy along cos/sin(w_k(x+y))")
     spectrum.set_title(
         f"final logits along cos/sin(w_k (x+y))\nkey frequencies {keys} "
         f"(red: {fourier['key_share']:.0%} of it)",

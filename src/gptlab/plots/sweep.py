@@ -153,7 +153,9 @@ def _is_number(value: Any) -> bool:
 
 def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str = "") -> Figure:
     """Kaplan-Meier curves: share of seeds stably generalized by each epoch, one per grid
-    point, with exact 95% bands (``curves``: label -> statistics.KaplanMeier)."""
+    point, with pointwise 95% CIs (``curves``: label -> statistics.KaplanMeier); they are
+    exact (Clopper-Pearson) only up to a curve's ``exact_until``, the whole curve when every
+    run is censored at the budget."""
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     for label, curve in curves.items():
@@ -164,7 +166,7 @@ def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str =
     ax.set_xlim(0, budget)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("share of seeds generalized for good\n(Kaplan-Meier, exact 95% band)")
+    ax.set_ylabel("share of seeds generalized for good\n(Kaplan-Meier, pointwise 95% CI)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"{title}: time to stable generalization (never = censored at {budget})")
     return fig
