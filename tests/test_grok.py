@@ -256,3 +256,13 @@ def test_figure_titles_name_the_filter_and_how_weight_decay_acts():
     assert grok.run_title(SMOKE) == "add mod 23, 70% of pairs, wd 1, lr 0.003, seed 0"
     fast = grok.run_title(PRESETS["fast"])
     assert fast == "add mod 97, 50% of pairs, L2 0.005, lr 0.001, seed 0, ema filter (lambda 5)"
+
+
+def test_a_run_set_up_where_it_was_measured_not_to_generalize_says_so(tmp_path, capsys):
+    base = ["grok", "--preset", "grok", "--epochs", "1", "--landscape-every", "0"]
+    base += ["--landscape-plot-every", "0", "--attention-every", "0", "--p", "23"]
+    assert cli.main([*base, "--out", str(tmp_path / "a")]) == 0
+    note = capsys.readouterr().err.strip().splitlines()[0]
+    assert note.startswith("note: 212 training pairs;") and "try --train-fraction 0.7" in note
+    assert cli.main([*base, "--train-fraction", "0.7", "--out", str(tmp_path / "b")]) == 0
+    assert "note:" not in capsys.readouterr().err

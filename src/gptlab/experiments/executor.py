@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import copyreg
 import multiprocessing
 import os
 import pickle
@@ -58,15 +57,6 @@ class WorkerLost(Exception):
 
 class RemoteTraceback(Exception):
     """The traceback of an exception raised in a worker process (set as its cause)."""
-
-
-def _reduce_run_ended(ended: RunEnded) -> tuple[type, tuple]:
-    return RunEnded, (str(ended), ended.exit_code, ended.summaries)
-
-
-# RunEnded's constructor takes three arguments, which default exception pickling drops: a run
-# stopped in a worker would otherwise fail to unpickle in the sweep's process
-copyreg.pickle(RunEnded, _reduce_run_ended)
 
 
 def default_workers() -> int:

@@ -58,6 +58,10 @@ class RunEnded(Exception):
         self.exit_code = exit_code
         self.summaries = summaries
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        # all three arguments: a run stopped in a sweep's worker process is unpickled there
+        return RunEnded, (str(self), self.exit_code, self.summaries)
+
 
 @dataclass
 class Counters:
