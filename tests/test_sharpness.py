@@ -5,7 +5,13 @@ import torch
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from gptlab.analysis.sharpness import hessian_vector_product, hutchinson_trace, lanczos, sharpness
+from gptlab.analysis.sharpness import (
+    adaptive_top_eigenvalue,
+    hessian_vector_product,
+    hutchinson_trace,
+    lanczos,
+    sharpness,
+)
 from gptlab.nn import Transformer, TransformerConfig
 
 
@@ -83,6 +89,31 @@ def test_sharpness_is_reproducible_and_matches_the_explicit_hessian(tiny_problem
     again = sharpness(_loss(model), list(model.parameters()), lanczos_steps=40, seed=3)
     assert first == again
     assert first["hessian_top_eig"] == pytest.approx(float(torch.linalg.eigvalsh(hessian)[-1]))
+
+
+def test_adaptive_top_eigenvalue_is_that_of_the_size_scaled_hessian(tiny_problem):
+    model, _, hessian = tiny_problem
+    size = torch.cat([p.detach().abs().flatten() for p in model.parameters()])
+    scaled = size[:, None] * hessian * size[None, :]
+    measured = adaptive_top_eigenvalue(_loss(model), list(model.parameters()), 60)
+    assert measured == pytest.approx(float(torch.linalg.eigvalsh(scaled)[-1]), rel=1e-4)
+
+
+def test_adaptive_top_eigenvalue_ignores_the_scale_of_scale_invariant_weights():
+    """A loss of the direction of w only (as of weights that feed a LayerNorm): shrinking w
+    by 10 makes the plain top eigenvalue 100 times larger and leaves the adaptive one."""
+    target = torch.tensor([0.3, -0.5, 0.8, 0.1], dtype=torch.float64)
+    start = torch.tensor([1.0, 2.0, -0.5, 0.7], dtype=torch.float64)
+
+    def measured(scale: float) -> tuple[float, float]:
+        w = (scale * start).requires_grad_()
+        loss = 1 - (w @ target) ** 2 / (w @ w)
+        plain = sharpness(loss, [w], lanczos_steps=4)["hessian_top_eig"]
+        return plain, adaptive_top_eigenvalue(1 - (w @ target) ** 2 / (w @ w), [w], 4)
+
+    (plain, adaptive), (small_plain, small_adaptive) = measured(1.0), measured(0.1)
+    assert small_plain == pytest.approx(100 * plain, rel=1e-6)
+    assert small_adaptive == pytest.approx(adaptive, rel=1e-6)
 
 
 def _loss(model: Transformer) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Sharpness of the loss at the current parameters: Hessian-vector products, the top Hessian
-eigenvalue (Lanczos) and the Hessian trace (Hutchinson).
+eigenvalue (Lanczos), the Hessian trace (Hutchinson), and the adaptive top eigenvalue, which
+does not change when weights the loss is invariant to the scale of are rescaled.
 
 The Hessian of even a small transformer has ~10^5 rows, so it is never formed: every
 quantity here needs only products ``H v``. :func:`hessian_vector_product` builds the gradient
@@ -103,6 +104,25 @@ def sharpness(
         "hessian_top_eig": float(ritz[-1]),
         "hessian_trace": hutchinson_trace(hvp, dim, trace_samples, generator),
     }
+
+
+def adaptive_top_eigenvalue(
+    loss: torch.Tensor, params: Sequence[torch.Tensor], lanczos_steps: int = 20, seed: int = 0
+) -> float:
+    """Top eigenvalue of diag(|w|) H diag(|w|): the Hessian in coordinates relative to each
+    weight's size (adaptive sharpness, Kwon et al. 2021; Andriushchenko et al. 2023).
+
+    Where the loss does not change when a group of weights is scaled by c (weights that only
+    feed a LayerNorm, such as every writer of a pre-LN residual stream), the Hessian there
+    scales as 1/c^2 and its cross terms as 1/c, while diag(|w|) scales by c on each side: this
+    eigenvalue stays the same, where the plain one grows as weight decay shrinks the weights."""
+    params = list(params)
+    hvp = hessian_vector_product(loss, params)
+    # on the CPU, as the random vectors are: the same seed gives the same estimate anywhere
+    size = torch.cat([p.detach().abs().reshape(-1) for p in params]).cpu()
+    generator = torch.Generator().manual_seed(seed)
+    ritz = lanczos(lambda v: size * hvp(size * v), size.numel(), lanczos_steps, generator)
+    return float(ritz[-1])
 
 
 def nearest_on_log_scale(values: Sequence[float], candidates: Sequence[float]) -> list[int]:
