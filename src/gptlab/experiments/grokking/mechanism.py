@@ -189,14 +189,15 @@ def analyze(
     """Every measure over the run's snapshots, written to ``mechanism.json`` with figures in
     ``plots/`` (``mechanism.png``, ``sharpness.png``, ``trajectory.png``). ``marks``: the
     (memorized, generalized) epochs drawn on the figures; default: the run's summary."""
-    read_run_config(Path(run_dir), GrokConfig, "run folder")  # before the lock creates files
+    snapshots = load_snapshots(run_dir)  # every check before the lock file is created
     run = RunFolder(run_dir)
     with run.lock():  # a running `gptlab grok` (or another analysis) owns the folder
-        return analyze_locked(run, sharpness_steps, trace_samples, resolution, marks)
+        return analyze_locked(run, snapshots, sharpness_steps, trace_samples, resolution, marks)
 
 
 def analyze_locked(
     run: RunFolder,
+    snapshots: tuple[GrokConfig, list[int], list[dict]],
     sharpness_steps: int,
     trace_samples: int,
     resolution: int,
@@ -204,7 +205,7 @@ def analyze_locked(
 ) -> dict[str, Any]:
     from gptlab.plots.mechanism import plot_mechanism, plot_sharpness, plot_trajectory
 
-    config, epochs, states = load_snapshots(run.path)
+    config, epochs, states = snapshots
     result: dict[str, Any] = {"epochs": epochs}
     result["sharpness"] = sharpness_over_training(config, states, sharpness_steps, trace_samples)
     if config.operation == "add":
