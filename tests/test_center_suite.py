@@ -9,6 +9,7 @@ import shlex
 import signal
 
 import pytest
+from helpers import files, refusal
 
 from gptlab import cli
 from gptlab.analysis.statistics import paired_contrasts
@@ -152,21 +153,6 @@ def tiny_suite(text_file, out) -> list[str]:
     argv += ["--block-size", "16", "--batch-size", "4", "--max-iters", "2", "--warmup-iters", "1"]
     argv += ["--eval-every", "2", "--eval-iters", "1", "--seeds", "2", "--quiet"]
     return argv + ["--variants", "baseline", "qk_centered", "--out", str(out)]
-
-
-def files(root) -> dict:
-    """Every file under ``root`` with its content and modification time."""
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
-
-
-def refusal(capsys, argv) -> str:
-    """The one error line of a refused command (exit code 2)."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("gptlab center-suite: error: ")
-    return err
 
 
 @pytest.mark.parametrize(

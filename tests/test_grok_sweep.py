@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from helpers import files, refusal
 
 from gptlab import cli
 from gptlab.experiments.grokking import run as grok
@@ -164,21 +165,6 @@ def test_a_run_that_breaks_down_again_has_not_generalized(tmp_path):
 
 
 SMALL = ["grok-sweep", "--preset", "smoke", "--seeds", "1", "--workers", "1"]
-
-
-def files(root) -> dict:
-    """Every file under ``root`` with its content and modification time."""
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
-
-
-def refusal(capsys, argv) -> str:
-    """The one error line of a refused command (exit code 2)."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert err.startswith(f"gptlab {argv[0]}: error: ")
-    return err
 
 
 @pytest.mark.parametrize(
