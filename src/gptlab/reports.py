@@ -117,9 +117,16 @@ def comparison_markdown(
         for c in controlled:
             cells = [c.treatment, c.control, *_contrast_cells(c, means[c.control])]
             lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + _verdict_lines(rows, contrasts, seeds))
+
+
+def _verdict_lines(
+    rows: list[dict[str, Any]], contrasts: list[Contrast], seeds: list[int]
+) -> list[str]:
+    """The verdicts section of comparison.md, and what the seeds could resolve."""
     n = min((c.paired.n for c in contrasts), default=len(seeds))
     diverged = {r["variant"]: r["diverged"] for r in rows}
-    lines += ["", "## Verdicts", ""]
+    lines = ["", "## Verdicts", ""]
     lines += [
         f"- **{c.treatment}** vs {c.control}: "
         + verdict(
@@ -127,7 +134,7 @@ def comparison_markdown(
         )
         for c in contrasts
     ]
-    lines += [
+    return lines + [
         "",
         f"Holm's correction runs over all {len(contrasts)} comparisons of both tables. MDE = "
         "the smallest true difference a paired t-test (two-sided, α 0.05) would detect with "
@@ -143,7 +150,6 @@ def comparison_markdown(
         "figure; see benchmarks/centering_throughput.py for overhead measurements.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _with_ci(stat: dict[str, float], digits: int) -> str:
