@@ -152,10 +152,10 @@ def _is_number(value: Any) -> bool:
 
 
 def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str = "") -> Figure:
-    """Kaplan-Meier curves: share of seeds stably generalized by each epoch, one per grid
-    point, with pointwise 95% CIs (``curves``: label -> statistics.KaplanMeier); they are
-    exact (Clopper-Pearson) only up to a curve's ``exact_until``, the whole curve when every
-    run is censored at the budget."""
+    """Kaplan-Meier curves: share of seeds that first reached the threshold by each epoch,
+    counting only runs that end generalized, one per grid point, with pointwise 95% CIs
+    (``curves``: label -> statistics.KaplanMeier); they are exact (Clopper-Pearson) only up
+    to a curve's ``exact_until``, the whole curve when every run is censored at the budget."""
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     for label, curve in curves.items():
@@ -166,9 +166,12 @@ def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str =
     ax.set_xlim(0, budget)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("share of seeds generalized for good\n(Kaplan-Meier, pointwise 95% CI)")
+    ax.set_ylabel(
+        "share of seeds at the threshold, of runs that end\n"
+        "generalized (Kaplan-Meier, pointwise 95% CI)"
+    )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"{title}: time to stable generalization (never = censored at {budget})")
+    ax.set_title(f"{title}: first epoch at the threshold (never = censored at {budget})")
     return fig
 
 
@@ -199,7 +202,7 @@ def plot_matched_sharpness(measured: Sequence[dict[str, Any]]) -> Figure:
                     values[f"control_{measure}"],
                     color=colors[phase],
                     marker="x",
-                    label=f"wd 0 control, matched to {phase}" if first else None,
+                    label=f"control, matched to {phase}" if first else None,
                 )
                 for pair in zip(
                     values["train_loss"],
@@ -215,7 +218,7 @@ def plot_matched_sharpness(measured: Sequence[dict[str, Any]]) -> Figure:
         panel.set_title(f"{name} at matched training loss")
     panels[0].legend(fontsize=8)
     fig.suptitle(
-        f"Claim 4: sharpness of a run that groks vs a wd-0 run at the same loss "
+        f"Claim 4: sharpness of a run that groks vs a control run at the same loss "
         f"({len(measured)} seeds)"
     )
     return fig

@@ -10,6 +10,14 @@ then says: that log ratio falls from the memorization plateau to the generalized
 
 Per phase, ``per_phase`` snapshots are taken evenly across it, so a value is an average
 over the spikes, not one snapshot that may sit in one.
+
+A weight-decay-0 control is confounded by weight scale: the weights that feed LayerNorm
+leave the loss unchanged when rescaled, so the Hessian there grows as 1/||w||^2 while weight
+decay shrinks them. Two designs remove that, on the same snapshots of the run that groks:
+a control at the *same* weight decay that does not generalize (less data), and the adaptive
+top eigenvalue (:func:`gptlab.analysis.sharpness.adaptive_top_eigenvalue`), which does not
+change under such rescaling. Every snapshot gets all three measures; the run's own are
+measured once (``phase_sharpness.json``) and shared by every control it is set against.
 """
 
 from __future__ import annotations
@@ -22,14 +30,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gptlab.analysis.sharpness import nearest_on_log_scale
+from gptlab.analysis.sharpness import adaptive_top_eigenvalue, nearest_on_log_scale
 from gptlab.analysis.stability import generalization_stability
-from gptlab.experiments.grokking.mechanism import load_snapshots, sharpness_over_training
+from gptlab.experiments.grokking.mechanism import (
+    load_snapshots,
+    sharpness_over_training,
+    train_loss_and_params,
+)
 from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
 from gptlab.train.run_folder import RunFolder, read_json, write_json
 
 PHASES = ("memorized", "generalized")
-MEASURES = ("hessian_top_eig", "hessian_trace")
+MEASURES = ("hessian_top_eig", "hessian_trace", "adaptive_top_eig")
 
 
 @torch.no_grad()
@@ -72,53 +84,82 @@ def phase_snapshots(
     return {"memorized": evenly(plateau, per_phase), "generalized": evenly(generalized, per_phase)}
 
 
+def measures(
+    config: GrokConfig, states: list[dict], lanczos_steps: int, trace_samples: int
+) -> dict[str, list[float]]:
+    """Every measure of :data:`MEASURES` for each state, on the full-batch training loss."""
+    curves = sharpness_over_training(config, states, lanczos_steps, trace_samples)
+    data = build_data(config)
+    model = build_model(config, data.vocab_size).eval()
+    adaptive = []
+    for state in states:
+        model.load_state_dict(state)
+        loss, params = train_loss_and_params(model, data)
+        adaptive.append(adaptive_top_eigenvalue(loss, params, lanczos_steps, config.seed))
+    return {**curves, "adaptive_top_eig": adaptive}
+
+
+def measure_phases(
+    grok_dir: Path, threshold: float, per_phase: int, lanczos_steps: int, trace_samples: int
+) -> dict[str, dict[str, list]]:
+    """Per phase of the run that groks: the chosen snapshot epochs, their training losses
+    and measures. Cached in ``grok_dir/phase_sharpness.json``: every control reuses them."""
+    cache = Path(grok_dir) / "phase_sharpness.json"
+    if cache.exists():
+        return read_json(cache)
+    run = RunFolder(grok_dir)
+    config, epochs, states = load_snapshots(grok_dir)
+    chosen = phase_snapshots(
+        run.read_metrics(), run.read_summary()["memorized_epoch"], epochs, threshold, per_phase
+    )
+    phases = {}
+    for phase, phase_epochs in chosen.items():
+        picked = [states[epochs.index(e)] for e in phase_epochs]
+        phases[phase] = {
+            "epoch": phase_epochs,
+            "train_loss": train_losses(config, picked),
+            **measures(config, picked, lanczos_steps, trace_samples),
+        }
+    write_json(cache, phases)
+    return phases
+
+
 def measure_pair(
     grok_dir: Path,
     control_dir: Path,
     threshold: float,
     per_phase: int,
     tolerance: float,
+    name: str = "matched_sharpness",
     lanczos_steps: int = 20,
     trace_samples: int = 10,
 ) -> dict[str, Any]:
     """Sharpness of the chosen snapshots of ``grok_dir`` and of their loss-matched snapshots
     of ``control_dir``; a pair whose training losses differ by more than the factor
-    ``tolerance`` is kept but marked unmatched. Written to
-    ``grok_dir/matched_sharpness.json`` and read back from there on the next call (the
-    Hessians take the time)."""
-    cache = Path(grok_dir) / "matched_sharpness.json"
+    ``tolerance`` is kept but marked unmatched. Written to ``grok_dir/NAME.json`` (one name
+    per control) and read back from there on the next call (the Hessians take the time)."""
+    cache = Path(grok_dir) / f"{name}.json"
     if cache.exists():
         return read_json(cache)
-    run = RunFolder(grok_dir)
-    config, epochs, states = load_snapshots(grok_dir)
+    own = measure_phases(grok_dir, threshold, per_phase, lanczos_steps, trace_samples)
     control_config, control_epochs, control_states = load_snapshots(control_dir)
-    chosen = phase_snapshots(
-        run.read_metrics(), run.read_summary()["memorized_epoch"], epochs, threshold, per_phase
-    )
     control_losses = train_losses(control_config, control_states)
-    result: dict[str, Any] = {
-        "control_run": str(control_dir),
-        "tolerance": tolerance,
-        "phases": {},
-    }
-    for phase, phase_epochs in chosen.items():
-        picked = [states[epochs.index(e)] for e in phase_epochs]
-        losses = train_losses(config, picked)
+    result: dict[str, Any] = {"control_run": str(control_dir), "tolerance": tolerance}
+    result["phases"] = {}
+    for phase, values in own.items():
+        losses = values["train_loss"]
         matches = nearest_on_log_scale(losses, control_losses) if losses else []
-        own = sharpness_over_training(config, picked, lanczos_steps, trace_samples)
         matched = [control_states[i] for i in matches]
-        other = sharpness_over_training(control_config, matched, lanczos_steps, trace_samples)
+        other = measures(control_config, matched, lanczos_steps, trace_samples)
         control = [control_losses[i] for i in matches]
         result["phases"][phase] = {
             "matched": [
                 abs(math.log(a / b)) <= math.log(tolerance)
                 for a, b in zip(losses, control, strict=True)
             ],
-            "epoch": phase_epochs,
-            "train_loss": losses,
+            **values,
             "control_epoch": [control_epochs[i] for i in matches],
             "control_train_loss": control,
-            **own,
             **{f"control_{k}": v for k, v in other.items()},
         }
     write_json(cache, result)
