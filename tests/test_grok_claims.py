@@ -354,8 +354,8 @@ def test_a_tiny_report_has_a_verdict_per_row_its_figures_and_resumes(tmp_path):
 
 
 def fake_run(folder, config, scales: dict[int, float], test_acc: dict[int, float], memorized):
-    """A run folder with snapshots at ``scales`` epochs (the init scaled by that factor:
-    a different training loss each) and evaluations of ``test_acc``."""
+    """A run folder with snapshots at ``scales`` epochs (one fixed init scaled by that
+    factor: a different training loss each) and evaluations of ``test_acc``."""
     import torch
 
     from gptlab.config import to_dict
@@ -364,6 +364,7 @@ def fake_run(folder, config, scales: dict[int, float], test_acc: dict[int, float
 
     run = RunFolder(folder).create()
     run.write_config(to_dict(config))
+    torch.manual_seed(0)  # every fake run starts from the same weights
     model = build_model(config, build_data(config).vocab_size)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     for epoch, scale in scales.items():
@@ -399,6 +400,15 @@ def test_measure_pair_matches_each_phase_snapshot_to_the_nearest_control_loss(tm
         ):
             assert ok == (abs(math.log(loss / other)) <= math.log(1.01))
     assert all(len(v) == 2 for v in phases["generalized"].values())
+    assert all(len(p["adaptive_top_eig"]) == len(p["control_adaptive_top_eig"]) == 2
+               for p in phases.values())  # fmt: skip
+    # a result stored before the adaptive eigenvalue existed is measured again
+    cache = tmp_path / "g" / "matched_sharpness.json"
+    old = json.loads(cache.read_text())
+    for phase in old["phases"].values():
+        del phase["adaptive_top_eig"], phase["control_adaptive_top_eig"]
+    cache.write_text(json.dumps(old))
+    assert measure_pair(tmp_path / "g", tmp_path / "c", 0.99, 2, 1.01) == measured
     # the second call reads the stored measures instead of recomputing them
     (tmp_path / "c" / "snapshots").rename(tmp_path / "gone")
     assert measure_pair(tmp_path / "g", tmp_path / "c", 0.99, 2, 1.01) == measured

@@ -139,8 +139,8 @@ def measure_pair(
     ``tolerance`` is kept but marked unmatched. Written to ``grok_dir/NAME.json`` (one name
     per control) and read back from there on the next call (the Hessians take the time)."""
     cache = Path(grok_dir) / f"{name}.json"
-    if cache.exists():
-        return read_json(cache)
+    if cache.exists() and has_every_measure(stored := read_json(cache)):
+        return stored
     own = measure_phases(grok_dir, threshold, per_phase, lanczos_steps, trace_samples)
     control_config, control_epochs, control_states = load_snapshots(control_dir)
     control_losses = train_losses(control_config, control_states)
@@ -164,6 +164,13 @@ def measure_pair(
         }
     write_json(cache, result)
     return result
+
+
+def has_every_measure(measured: dict[str, Any]) -> bool:
+    """Whether a stored result has every measure of :data:`MEASURES` for both runs (one
+    written before the adaptive eigenvalue is measured again)."""
+    phases = measured.get("phases", {}).values()
+    return all(f"control_{m}" in phase and m in phase for phase in phases for m in MEASURES)
 
 
 def log_ratios(measured: dict[str, Any], measure: str) -> dict[str, float]:
