@@ -461,3 +461,20 @@ def test_a_second_signal_during_the_stop_is_one_line_exit_130_and_no_temporary_f
     assert line.startswith("gptlab grok: stopped at once by a second signal at epoch")
     assert line.endswith(f"resume from the last checkpoint with: gptlab grok --resume {out}")
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_center_run_from_before_data_json_resumes_and_records_its_data(
+    tmp_path, text_file, capsys
+):
+    out = tmp_path / "run"
+    assert cli.main(center_argv(text_file, out)) == 0
+    (out / "summary.json").unlink()
+    (out / "data.json").unlink()  # as written by a gptlab before the record existed
+    assert cli.main(["center", "--resume", str(out)]) == 0
+    assert json.loads((out / "data.json").read_text())["path"] == str(text_file.resolve())
+    (out / "summary.json").unlink()
+    (out / "data.json").unlink()
+    text_file.write_text(text_file.read_text() + "\N{SNOWMAN}")  # its vocabulary changed
+    assert cli.main(["center", "--resume", str(out)]) == 2
+    assert "was trained on a text with other characters" in one_error_line(capsys, "center")
+    assert not (out / "data.json").exists()  # a refused resume writes nothing

@@ -258,13 +258,13 @@ def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | Non
             folder.check_new()
     if checkpoints is None:  # new, or killed before its first checkpoint: nothing to keep
         return fresh_start(exp)
+    exp.load_state_dicts([c["state"] for c in checkpoints])  # its checks before any write
     if exp.is_main:
         for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
             folder.truncate_metrics(checkpoint["metrics_bytes"])
             check_rows_before(exp, folder, checkpoint["counters"]["unit"])
             folder.create()  # plots/ may have been removed: it is derived output
             write_start_files(exp, folder)
-    exp.load_state_dicts([c["state"] for c in checkpoints])
     return Counters(**checkpoints[0]["counters"])
 
 
