@@ -11,12 +11,16 @@ from gptlab import CenterConfig, GrokConfig, Run, center, grok, load_run
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 
-def test_the_documented_example_runs(tmp_path, capsys):
+def test_the_documented_example_runs_as_pasted(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where its tempfile.mkdtemp() goes
+    monkeypatch.setattr("tempfile.tempdir", None)
     code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
-    exec(compile(code, str(DOC), "exec"), {"OUT": tmp_path})
+    names: dict = {}
+    exec(compile(code, str(DOC), "exec"), names)  # nothing defined beforehand
     printed = capsys.readouterr().out.split()
     assert printed[0] == "finished"
-    assert (tmp_path / "p23" / "summary.json").exists()
+    assert names["OUT"].parent == tmp_path
+    assert (names["OUT"] / "p23" / "summary.json").exists()
 
 
 def test_load_run_reads_what_the_cli_wrote(tmp_path):
