@@ -31,6 +31,7 @@ from gptlab.experiments.grokking.claims import (
     run_claims,
     update_readme,
     weighted_holm,
+    with_unmirrored,
 )
 from gptlab.experiments.grokking.matched_sharpness import (
     evenly,
@@ -209,6 +210,19 @@ def test_train_fraction_rows_split_speed_and_delay_on_unmirrored_pairs():
     rows = runs(8, 900, unmirrored=unseen, train_fraction=0.3)
     rows += runs(8, 300, unmirrored=unseen[::-1], train_fraction=0.6)
     assert decided(claim_less_data_sooner(rows, BUDGET)) == "inconclusive"
+
+
+def test_unmirrored_epochs_are_read_from_the_run_metrics(tmp_path):
+    from gptlab.train.run_folder import RunFolder
+
+    run = RunFolder(tmp_path / "run").create()
+    # all test pairs: first at 10, stable from 30; unmirrored: first at 20, stable from 40
+    accuracy = {10: (1.0, 0.5), 20: (0.5, 1.0), 30: (1.0, 0.5), 40: (1.0, 1.0)}
+    for epoch, (test, unmirrored) in accuracy.items():
+        run.append_metrics({"epoch": epoch, "test_acc": test, "test_acc_unmirrored": unmirrored})
+    (row,) = with_unmirrored([{"run_dir": str(run.path)}], 0.99)
+    assert row["first_generalized_epoch_unmirrored"] == 20
+    assert row["generalized_epoch_unmirrored"] == 40
 
 
 def test_init_scale_compares_the_extremes_at_the_base_weight_decay():
