@@ -465,6 +465,8 @@ def claim_less_data_longer_delay(rows: Sequence[Row], budget: int) -> Decision:
     )
 
 
+# claim 4's controls: folder -> the name of its measures (NAME.json) and figure (NAME.png)
+CONTROLS = {"same-wd-control": "matched_sharpness_same_wd", "control": "matched_sharpness"}
 # claim 4's two designs: (control folder, measure, what it is)
 DESIGNS = {
     "(i)": ("same-wd-control", "hessian_top_eig", "top eigenvalue vs a same-wd control"),
@@ -494,7 +496,7 @@ def claim_sharpness(measured: dict[str, Sequence[dict[str, Any]]], control_text:
         for (name, c), t in zip(changes.items(), tests, strict=True)
     ]
     lines.append(f"same-wd control: {control_text}")
-    for folder in ("same-wd-control", "control"):
+    for folder in CONTROLS:
         lines += sharpness_lines(folder, measured[folder])
     for measure in matched_sharpness.MEASURES:  # the run's own measures: one list per seed
         raw = [raw_phase_change(m, measure) for m in measured["control"]]
@@ -738,18 +740,15 @@ def draw_curves(
 def measure_sharpness(
     plan: ClaimsPlan, folder: Path, groks: Sequence[Row], controls: dict[str, Sequence[Row]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Claim 4: each seed's run that groks against each control of the same seed (a
-    same-wd control that reached the threshold is no control: left out), and a figure per
-    control."""
+    """Claim 4: each seed's run that groks against each control of the same seed (a control
+    that reached the threshold is no control: left out), and a figure per control."""
     from gptlab.plots.sweep import plot_matched_sharpness
 
     measured = {}
     for name, runs in controls.items():
         usable = {r["seed"] for r in finished(runs) if r["first_generalized_epoch"] is None}
-        if name == "control":  # wd 0: what it does after memorizing is not the question
-            usable = {r["seed"] for r in finished(runs)}
         seeds = sorted({r["seed"] for r in finished(groks)} & usable)
-        cache = "matched_sharpness" + ("" if name == "control" else "_same_wd")
+        cache = CONTROLS[name]
         measured[name] = [
             matched_sharpness.measure_pair(
                 folder / "groks" / "base" / f"seed-{seed}",
