@@ -30,7 +30,6 @@ from gptlab.experiments.grokking.claims import (
     delays,
     run_claims,
     update_readme,
-    weighted_holm,
     with_unmirrored,
 )
 from gptlab.experiments.grokking.matched_sharpness import (
@@ -96,9 +95,10 @@ def test_decide_holm_corrects_the_two_sided_p_over_rows_and_reads_the_side():
 
 def test_weighted_holm_counts_rows_on_the_same_arms_as_one_test():
     p = [0.01, 0.02, 0.015, 0.3]
-    assert weighted_holm(p, [1] * 4) == pytest.approx(holm(p))
+    assert holm(p, [1] * 4) == pytest.approx(holm(p))
+    assert holm(p) == pytest.approx([0.04, 0.045, 0.045, 0.3])
     # the last two share one test: the family counts 3, not 4
-    shared = weighted_holm(p, [1, 1, 0.5, 0.5])
+    shared = holm(p, [1, 1, 0.5, 0.5])
     assert shared[0] == pytest.approx(0.03)  # 3 x 0.01
     assert shared[1] == pytest.approx(0.04)  # 2 remaining x 0.02
     assert shared[2] == pytest.approx(0.04)  # 1 remaining x 0.015 / 0.5, kept monotone
@@ -107,8 +107,8 @@ def test_weighted_holm_counts_rows_on_the_same_arms_as_one_test():
     rows = [row(0.01, 0.99), row(0.01, 0.99, weight=0.5), row(0.01, 0.99, weight=0.5)]
     assert [r.verdict for r in decide(rows, 0.05)] == ["supported"] * 3  # x 2 tests
     # weight 0 (no test) stays out of the count, with no p
-    assert weighted_holm([0.02, math.nan], [1, 0])[0] == pytest.approx(0.02)
-    assert math.isnan(weighted_holm([0.02, math.nan], [1, 0])[1])
+    assert holm([0.02, math.nan], [1, 0])[0] == pytest.approx(0.02)
+    assert math.isnan(holm([0.02, math.nan], [1, 0])[1])
 
 
 def test_weight_decay_is_supported_only_when_wd_0_generalizes_in_fewer_seeds():

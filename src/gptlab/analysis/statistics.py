@@ -141,26 +141,33 @@ def _degenerate_p(mean_difference: float) -> float:
     return 1.0 if mean_difference == 0 else 0.0
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
+def holm(pvalues: Sequence[float], weights: Sequence[float] | None = None) -> list[float]:
     """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in input order.
 
+    ``weights`` (default: all 1) is Holm's (1979) weighted step-down, valid under any
+    dependence: the test of weight w is rejected when p / w <= alpha / (the summed weight of
+    the tests not yet rejected). Tests that rest on the same data can share a weight of 1,
+    so they count as one test; a weight of 0 (no test) stays out and gets nan.
+
     A nan p-value (a test that could not be computed) stays nan, and it still counts in the
-    number of tests m: it was part of the family, and leaving it out would make the other
-    tests look stronger because one of them failed. It is ranked last, as if it were p = 1;
-    since Holm's adjusted p-values only grow with any input p, the others' are then the
-    largest they could be whatever the missing test would have given, so they stay valid.
+    number (weight) of tests: it was part of the family, and leaving it out would make the
+    other tests look stronger because one of them failed. It is ranked last, as if it were
+    p = 1; since Holm's adjusted p-values only grow with any input p, the others' are then
+    the largest they could be whatever the missing test would have given, so they stay valid.
     """
     p = np.asarray(pvalues, dtype=float)
-    m = p.size
-    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
-    adjusted = np.full(m, np.nan)
-    running = 0.0
-    for rank, i in enumerate(order):
-        if np.isnan(p[i]):
-            continue  # ranked last, so no finite p comes after it
-        running = max(running, (m - rank) * p[i])
+    w = np.ones(p.size) if weights is None else np.asarray(weights, dtype=float)
+    tested = [i for i in range(p.size) if w[i] > 0]
+    order = sorted(tested, key=lambda i: math.inf if math.isnan(p[i]) else p[i] / w[i])
+    adjusted = [math.nan] * p.size
+    remaining, running = float(w[tested].sum()), 0.0
+    for i in order:
+        if math.isnan(p[i]):
+            break  # ranked last: no finite p comes after it
+        running = max(running, remaining * float(p[i]) / float(w[i]))
         adjusted[i] = min(1.0, running)
-    return adjusted.tolist()
+        remaining -= float(w[i])
+    return adjusted
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from gptlab.analysis.statistics import (
     censored_median_ci,
     fisher_fewer,
     fisher_two_sided,
+    holm,
     kaplan_meier,
     logrank_later,
     logrank_two_sided,
@@ -266,29 +267,9 @@ class Decision:
     verdict: str = ""
 
 
-def weighted_holm(pvalues: Sequence[float], weights: Sequence[float]) -> list[float]:
-    """Holm's step-down with weights (Holm 1979), valid under any dependence: the test of
-    weight w is rejected when p / w <= alpha / (the summed weight of those not yet
-    rejected). Rows that rest on the same arms share a weight of 1, so they count as one
-    test; with every weight 1 this is :func:`gptlab.analysis.statistics.holm`. Weight 0 (no
-    test) stays out and nan; a nan p stays nan and counts, ranked last."""
-    p, w = np.asarray(pvalues, dtype=float), np.asarray(weights, dtype=float)
-    tested = [i for i in range(p.size) if w[i] > 0]
-    order = sorted(tested, key=lambda i: math.inf if math.isnan(p[i]) else p[i] / w[i])
-    adjusted = [math.nan] * p.size
-    remaining, running = float(w[tested].sum()), 0.0
-    for i in order:
-        if math.isnan(p[i]):
-            break  # ranked last: nothing finite follows
-        running = max(running, float(remaining * p[i] / w[i]))
-        adjusted[i] = min(1.0, running)
-        remaining -= w[i]
-    return adjusted
-
-
 def decide(decisions: list[Decision], alpha: float) -> list[Decision]:
     """Holm over the rows' two-sided p; the verdict follows the adjusted p and the side."""
-    adjusted = weighted_holm([d.p_two_sided for d in decisions], [d.weight for d in decisions])
+    adjusted = holm([d.p_two_sided for d in decisions], [d.weight for d in decisions])
     for decision, holm_p in zip(decisions, adjusted, strict=True):
         decision.holm_p = holm_p
         if decision.blocked:
