@@ -1029,7 +1029,7 @@ def run_seeds(
     if batched:
         return run_experiment(GrokRun(configs, run_dirs), resume, progress)
     return [
-        run_experiment(GrokRun([c], [d]), resume and d.exists(), progress)[0]
+        run_experiment(GrokRun([c], [d]), resume and (d / "config.json").exists(), progress)[0]
         for c, d in zip(configs, run_dirs, strict=True)
     ]
 
