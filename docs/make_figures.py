@@ -348,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the run folders here (default: a temporary folder, removed at the end)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    # torch's own default, as `gptlab grok` uses it: when a run groks depends on float rounding,
+    # which depends on the thread count, so the README's figure must be the main job's run
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (default 0: torch's default)"
+    )
     parser.add_argument(
         "--data-file",
         default="",
@@ -369,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     temporary = args.runs is None
     runs = Path(tempfile.mkdtemp(prefix="gptlab-figures-")) if temporary else args.runs
