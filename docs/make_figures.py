@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         help="regenerate only these figures' experiments",
     )
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads} must be >= 0 (0 = torch's default)")
 
     import matplotlib
 
