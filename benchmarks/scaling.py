@@ -104,13 +104,18 @@ def slope(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def measure(lab: str, axis: str, values: list[int], repeats: int) -> list[dict]:
+def measure(
+    lab: str, axis: str, values: list[int], repeats: int, memory: bool = True
+) -> list[dict]:
+    """One row per size: seconds per step, FLOPs and (``memory``) peak MiB."""
     rows = []
     for value in values:  # all timings first: a pool's next worker starts up in the background
         step, flops = build(lab, axis, value)
         seconds = time_call(step, torch.device("cpu"), warmup=1, repeats=repeats)
         rows.append({"lab": lab, "axis": axis, "size": value, "step s": seconds,
                      "GFLOP": flops / 1e9, "GFLOP/s": flops / seconds / 1e9})  # fmt: skip
+    if not memory:
+        return rows
     context = multiprocessing.get_context("spawn")
     with context.Pool(1, maxtasksperchild=1) as pool:  # one fresh process per measurement
         baseline = fresh_process_peak(pool, lab, axis, None)
@@ -133,7 +138,11 @@ def exponents(rows: list[dict]) -> list[dict]:
                 "axis": axis,
                 "time exponent": slope(sizes, [r["step s"] for r in part]),
                 "FLOP exponent": slope(sizes, [r["GFLOP"] for r in part]),
-                "memory exponent": slope(sizes, [max(r["peak MiB"], 1e-3) for r in part]),
+                "memory exponent": (
+                    slope(sizes, [max(r["peak MiB"], 1e-3) for r in part])
+                    if "peak MiB" in part[0]
+                    else None
+                ),
             }
         )
     return out

@@ -34,6 +34,7 @@ FIGURES = (
     "centering_comparison.png",
     "batched_seeds.png",
     "run_lifecycle.png",
+    "scaling.png",
 )
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures"
 
@@ -314,12 +315,29 @@ def lifecycle_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list
     return [("run_lifecycle.png", "drawn by docs/make_figures.py (lifecycle_figure)")]
 
 
+def scaling_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
+    """Seconds per step against size, beside the FLOP count (benchmarks/scaling.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import scaling
+
+    rows = []
+    for (lab, axis), values in scaling.SIZES.items():
+        sizes = values[:2] if quick else values
+        rows += scaling.measure(lab, axis, sizes, 1 if quick else 5, memory=False)
+    scaling.figure(rows, scaling.exponents(rows), out / "scaling.png")
+    for fit in scaling.exponents(rows):
+        print(f"  {fit['lab']} {fit['axis']}: time exponent {fit['time exponent']:.2f}, "
+              f"FLOP exponent {fit['FLOP exponent']:.2f}")  # fmt: skip
+    return [("scaling.png", "python benchmarks/scaling.py --figure docs/figures/scaling.png")]
+
+
 STEPS = {
     "grok": grok_figures,
     "sweep": sweep_figure,
     "centering": centering_figure,
     "batched": batched_figure,
     "lifecycle": lifecycle_figure,
+    "scaling": scaling_figure,
 }
 
 
