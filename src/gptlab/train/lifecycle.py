@@ -41,7 +41,6 @@ from gptlab.train.run_folder import (
     RunFolder,
     is_number,
     no_space_message,
-    read_json,
     write_json,
 )
 
@@ -105,8 +104,9 @@ class Experiment(Protocol):
 
     # Optional members (read with getattr):
     # metrics_keys: tuple[str, ...]  keys every metrics row must have (checked on resume)
-    # start_files: dict[str, Any]    JSON files written beside config.json at a fresh start
-    #   (e.g. the data's checksum); on resume each must hold the same, or the run is refused
+    # start_files: dict[str, Any]    JSON files written beside config.json at a fresh start,
+    #   and on resume where missing (a run from before the file existed); the experiment
+    #   checks a saved one itself, before it reads what the file describes
 
 
 def run_experiment(
@@ -194,7 +194,6 @@ def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
     killed before its first checkpoint (it starts again)."""
     for folder, config in zip(exp.folders, exp.configs, strict=True):
         check_same_config(exp.config_type, folder, "config.json", folder.read_config(), config)
-        check_start_files(exp, folder)
     have = [f.checkpoint_path.exists() for f in exp.folders]
     if not any(have):
         return None
@@ -232,23 +231,6 @@ def check_checkpoint(exp: Experiment, folder: RunFolder, checkpoint: Any) -> dic
     if not isinstance(checkpoint["state"], dict) or not isinstance(checkpoint["config"], dict):
         raise ValueError(f"{where}: its config and state must be dictionaries")
     return checkpoint
-
-
-def check_start_files(exp: Experiment, folder: RunFolder) -> None:
-    """Each start file (for example the data's checksum) must hold what this run computes
-    now: the resumed run reads the same data it started with. A run from before such a
-    file existed gets it now."""
-    for name, expected in getattr(exp, "start_files", {}).items():
-        path = folder.path / name
-        if not path.exists():
-            continue  # written by start(): the experiment checked what it could
-        saved = read_json(path)
-        if saved != json.loads(json.dumps(expected)):
-            changes = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
-            raise ValueError(
-                f"{path}: this run started on other data than it would resume on "
-                f"(saved vs now: {changes}); restore the data or start a new run"
-            )
 
 
 def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | None) -> Counters:

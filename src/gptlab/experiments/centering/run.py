@@ -393,21 +393,21 @@ def load_data(config: CenterConfig, path: Path | None = None) -> CharDataset:
     return data
 
 
-def run_text_file(config: CenterConfig, run_dir: Path, resume: bool) -> Path:
-    """The text to train on. A resumed run reads the file it started on (its absolute
-    path in ``data.json``), and only if its checksum still matches: an edited file, or a
-    relative ``data_file`` seen from another folder, would silently train on other data."""
+def run_text(config: CenterConfig, run_dir: Path, resume: bool) -> dict[str, str | int]:
+    """The record (``data_record``) of the text to train on. A resumed run reads the file it
+    started on (its absolute path in ``data.json``), and only if its checksum still matches:
+    an edited file, or a relative ``data_file`` seen from another folder, would silently
+    train on other data. Checked here, before the text is read into the encoded cache."""
     record_path = run_dir / DATA_RECORD
-    if not resume:
-        return resolve_text_file(config.data_file, config.data_dir).resolve()
-    if not record_path.exists():
+    if resume and not record_path.exists():
         if not RunFolder(run_dir).checkpoint_path.exists():
             raise ValueError(
                 f"{run_dir} has neither a checkpoint nor {DATA_RECORD}: there is nothing "
                 "to resume; start a new run with --out"
             )
-        # a run from before data.json: the checkpoint's vocabulary is checked instead
-        return resolve_text_file(config.data_file, config.data_dir).resolve()
+        # a run from before data.json: CenterRun checks the checkpoint's vocabulary instead
+    if not (resume and record_path.exists()):
+        return data_record(resolve_text_file(config.data_file, config.data_dir))
     saved = read_json_object(record_path, "the run's data file and checksum")
     if set(saved) != {"path", "bytes", "sha256"} or not isinstance(saved["path"], str):
         raise ValueError(f"{record_path} must hold exactly path, bytes and sha256")
@@ -420,7 +420,7 @@ def run_text_file(config: CenterConfig, run_dir: Path, resume: bool) -> Path:
             f"{path} changed since the run started (sha256 {saved['sha256'][:12]}..., now "
             f"{now['sha256'][:12]}...); restore it or start a new run"
         )
-    return path
+    return now
 
 
 def run_center(
@@ -428,14 +428,14 @@ def run_center(
 ) -> dict[str, Any]:
     """Train one run into ``run_dir`` (or finish it, with ``resume``); return its summary."""
     check_config(config)
-    text_file = run_text_file(config, Path(run_dir), resume)
-    data = load_data(config, text_file)
+    text = run_text(config, Path(run_dir), resume)
+    data = load_data(config, Path(text["path"]))
     device = pick_device(config.device)
     context = init_distributed(device.type)
     if context.enabled and device.type == "cuda":
         device = torch.device("cuda", context.local_rank)
     try:
-        run = CenterRun(config, Path(run_dir), data, device, context)
+        run = CenterRun(config, Path(run_dir), data, device, context, text)
         return run_experiment(run, resume, progress)[0]
     finally:
         shutdown_distributed()
@@ -456,11 +456,13 @@ class CenterRun:
         data: CharDataset,
         device: torch.device,
         context: DistributedContext,
+        text: dict[str, str | int],
     ) -> None:
+        """``text``: the record of ``data``'s file (``run_text``), written as data.json."""
         self.config, self.data, self.device, self.context = config, data, device, context
         self.total, self.checkpoint_every = config.max_iters, config.eval_every
         self.folders, self.configs = [RunFolder(run_dir)], [to_dict(config)]
-        self.start_files = {DATA_RECORD: data_record(data.text_file)}
+        self.start_files = {DATA_RECORD: text}
         self.is_main = context.is_main
         self.postfix: dict[str, str] = {}
         if config.num_threads:
