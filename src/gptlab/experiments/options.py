@@ -178,5 +178,18 @@ def parse_run_request(
     return RunRequest(config, run_dir, resume=False)
 
 
+def check_same_settings(owner: Path, kind: str, then: dict, now: dict) -> None:
+    """A folder that holds a ``kind`` (a sweep, a suite) made with the settings ``then``
+    takes only a rerun with the same ones: its runs would otherwise mix with others. A
+    ValueError naming the first settings that differ, before anything is written."""
+    changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
+    if changed:
+        changes = ", ".join(f"{k}: {then.get(k)} vs {now.get(k)}" for k in changed[:4])
+        raise ValueError(
+            f"{owner} holds a {kind} with other settings ({changes}); rerun it with its own "
+            "settings or use another --out"
+        )
+
+
 def replace(config: C, **changes) -> C:
     return dataclasses.replace(config, **changes)

@@ -50,7 +50,12 @@ from gptlab.experiments.centering.run import (
     run_center,
 )
 from gptlab.experiments.executor import resumable, resume_command, run_all
-from gptlab.experiments.options import check_out_dir, command_parser, parse_config
+from gptlab.experiments.options import (
+    check_out_dir,
+    check_same_settings,
+    command_parser,
+    parse_config,
+)
 from gptlab.plots.centering import (
     plot_centering_stats,
     plot_comparison,
@@ -125,14 +130,7 @@ def check_same_suite(out: Path, plan: dict[str, Any]) -> None:
         saved["base"] = to_dict(from_dict(CenterConfig, saved.get("base", {})))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
-    then, now = settings(saved), settings(plan)
-    changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
-    if changed:
-        changes = ", ".join(f"{k}: {then.get(k)} vs {now.get(k)}" for k in changed[:4])
-        raise ValueError(
-            f"{out} holds a suite with other settings ({changes}); rerun it with its own "
-            "settings or use another --out"
-        )
+    check_same_settings(out, "suite", settings(saved), settings(plan))
 
 
 def settings(plan: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from gptlab.experiments.grokking.run import (
     check_config,
     run_grok,
 )
-from gptlab.experiments.options import check_out_dir, command_parser
+from gptlab.experiments.options import check_out_dir, check_same_settings, command_parser
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir, read_json_object, write_json
@@ -156,12 +156,8 @@ def check_existing(tasks: Sequence[Task], out: Path, spec: dict[str, Any]) -> No
     if (out / "sweep.json").is_file():
         saved = read_json_object(out / "sweep.json", "a sweep's settings")
         now = json.loads(json.dumps(spec))  # as JSON keeps it: floats stay floats
-        changed = [k for k in SAME_RUNS if ordered(saved.get(k)) != ordered(now[k])]
-        if changed:
-            changes = ", ".join(f"{k}: {saved.get(k)} vs {now[k]}" for k in changed)
-            raise ValueError(
-                f"{out} holds a sweep with other settings ({changes}); use another --out"
-            )
+        then = {k: ordered(saved.get(k)) for k in SAME_RUNS}
+        check_same_settings(out, "sweep", then, {k: ordered(now[k]) for k in SAME_RUNS})
     for task in tasks:
         folder = RunFolder(task.run_dir)
         if folder.config_path.exists():
