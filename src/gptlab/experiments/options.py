@@ -191,5 +191,12 @@ def check_same_settings(owner: Path, kind: str, then: dict, now: dict) -> None:
         )
 
 
+def check_existing_run(run_dir: Path, config: C) -> None:
+    """A sweep's or suite's run folder already there must hold the run it would resume."""
+    folder = RunFolder(run_dir)
+    if folder.config_path.exists() and from_dict(type(config), folder.read_config()) != config:
+        raise ValueError(f"{run_dir} holds a run with other settings; use another --out")
+
+
 def replace(config: C, **changes) -> C:
     return dataclasses.replace(config, **changes)

@@ -51,6 +51,7 @@ from gptlab.experiments.centering.run import (
 )
 from gptlab.experiments.executor import resumable, resume_command, run_all
 from gptlab.experiments.options import (
+    check_existing_run,
     check_out_dir,
     check_same_settings,
     command_parser,
@@ -138,16 +139,6 @@ def settings(plan: dict[str, Any]) -> dict[str, Any]:
     it (tuples become lists): comparable with the saved one."""
     plan = json.loads(json.dumps(plan))
     return plan.pop("base") | plan
-
-
-def check_existing_runs(tasks: list[Task]) -> None:
-    """A run folder already there must hold the run this suite would resume."""
-    for config, run_dir, _ in tasks:
-        folder = RunFolder(run_dir)
-        if folder.config_path.exists() and from_dict(CenterConfig, folder.read_config()) != config:
-            raise ValueError(
-                f"{run_dir} holds a run with another config; use another --out or delete it"
-            )
 
 
 def execute(task: Task) -> dict[str, Any]:
@@ -322,7 +313,8 @@ def run_suite(
     tasks += [(c, grid_dir(out, c), progress and workers == 1) for c in grid]
     check_distinct_folders(tasks)
     check_same_suite(out, plan)
-    check_existing_runs(tasks)
+    for config, run_dir, _ in tasks:
+        check_existing_run(run_dir, config)
     write_json(out / "suite.json", plan)  # only now: every check has passed
     done = {task[1]: summary for task, summary in run_all(execute, tasks, workers, ray_address)}
     every = [done[d] | {"run_dir": str(d), "lr": c.lr} for c, d, _ in tasks]

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import censored_median_ci, proportion_ci
-from gptlab.config import check_finite, from_dict
+from gptlab.config import check_finite
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
 from gptlab.experiments.grokking.run import (
     GENERALIZED,
@@ -42,7 +42,12 @@ from gptlab.experiments.grokking.run import (
     check_config,
     run_grok,
 )
-from gptlab.experiments.options import check_out_dir, check_same_settings, command_parser
+from gptlab.experiments.options import (
+    check_existing_run,
+    check_out_dir,
+    check_same_settings,
+    command_parser,
+)
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir, read_json_object, write_json
@@ -159,13 +164,7 @@ def check_existing(tasks: Sequence[Task], out: Path, spec: dict[str, Any]) -> No
         then = {k: ordered(saved.get(k)) for k in SAME_RUNS}
         check_same_settings(out, "sweep", then, {k: ordered(now[k]) for k in SAME_RUNS})
     for task in tasks:
-        folder = RunFolder(task.run_dir)
-        if folder.config_path.exists():
-            saved = from_dict(GrokConfig, folder.read_config())
-            if saved != task.config:
-                raise ValueError(
-                    f"{task.run_dir} holds a run with other settings; use another --out"
-                )
+        check_existing_run(task.run_dir, task.config)
 
 
 def ordered(value: Any) -> Any:
