@@ -5,19 +5,20 @@ often larger than the effect. Variants are therefore run with the *same* seeds a
 pairwise (same seed = same initialization of the shared weights and same batches), which
 removes the part of the noise the two runs share.
 
-Times to an event (the epoch a run generalizes) are right-censored: a run that never got
-there within its budget is counted as +inf, never dropped (see ``censored_median_ci``).
+How many seeds a difference needs is in :mod:`gptlab.analysis.power`; times to an event
+(the epoch a run generalizes), which are censored, in :mod:`gptlab.analysis.survival`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
+
+from gptlab.analysis.power import minimum_detectable_effect
 
 
 @dataclass(frozen=True)
@@ -75,50 +76,6 @@ def paired_comparison(
     t_p = float(stats.ttest_rel(a, b).pvalue) if sem > 0 else _degenerate_p(mean)
     w_p = float(stats.wilcoxon(a, b).pvalue) if np.any(d != 0) else 1.0
     return PairedComparison(n, mean, mean - half, mean + half, confidence, t_p, w_p)
-
-
-def paired_t_power(effect: float, n: int, alpha: float = 0.05) -> float:
-    """Probability that a two-sided paired (or one-sample) t-test at level ``alpha`` rejects
-    for ``n`` pairs whose true mean difference is ``effect`` standard deviations of the
-    differences (exact, through the noncentral t distribution)."""
-    df, shift = n - 1, effect * math.sqrt(n)
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    # The lower tail P(T < -c) at shift s is the upper tail at shift -s (T(-s) ~ -T(s)).
-    # scipy's nct.cdf(-c, 1, s) is nan for large s, and a nan there once turned the power at
-    # n = 2 into 1 (an MDE of 5.45 sd instead of 11.55); nct.sf stays finite on both sides.
-    return float(stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift))
-
-
-def minimum_detectable_effect(
-    sd_difference: float, n: int, power: float = 0.8, alpha: float = 0.05, comparisons: int = 1
-) -> float:
-    """The smallest true mean paired difference that a two-sided paired t-test detects with
-    probability ``power``, for ``n`` pairs whose differences have standard deviation
-    ``sd_difference`` (see :func:`paired_t_power`).
-
-    The test's level is ``alpha / comparisons``: with ``comparisons`` = m tests under one
-    Holm correction, alpha / m is the level at which Holm rejects a test whatever the others
-    give (its first step), so this is the effect every contrast of the family is sure to
-    detect with that power; a contrast whose m - r others are all rejected is tested at
-    alpha / r and may need less. A difference smaller than this may be real; n seeds were
-    too few to tell."""
-    if n < 2:
-        raise ValueError(f"n = {n}: a paired t-test needs at least 2 pairs")
-    if not (0 < power < 1 and 0 < alpha < 1):
-        raise ValueError(f"power {power} and alpha {alpha} must lie in (0, 1)")
-    if comparisons < 1:
-        raise ValueError(f"comparisons = {comparisons} must be at least 1")
-    if sd_difference == 0:
-        return 0.0
-    level = alpha / comparisons
-
-    def shortfall(standardized: float) -> float:  # in units of sd_difference
-        return paired_t_power(standardized, n, level) - power
-
-    upper = 1.0
-    while shortfall(upper) < 0:
-        upper *= 2
-    return sd_difference * float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-12))
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -224,115 +181,12 @@ def paired_contrasts(
     ]
 
 
-# --- time-to-event summaries (grokking sweeps): runs that never grok are right-censored ---
-
-
-@dataclass(frozen=True)
-class MedianCI:
-    median: float
-    low: float
-    high: float
-    confidence: float  # the coverage actually achieved (order statistics give discrete levels)
-
-
-def censored_median_ci(times: Sequence[float | None], confidence: float = 0.95) -> MedianCI:
-    """Median time to an event and its distribution-free CI, with ``None`` (the event never
-    happened within the budget) counted as +inf.
-
-    When every unfinished run is censored at the same budget, as in a sweep, this equals the
-    Kaplan-Meier median: censored runs are not dropped (that would bias the median down),
-    they only push the median and the upper bound to +inf once they are half or more.
-    The CI is [x_(l), x_(n+1-l)] with the largest l whose binomial coverage
-    1 - 2 P(Bin(n, 1/2) < l) still reaches ``confidence``; small n cannot reach it, so the
-    widest interval (min, max) is returned with its true, lower coverage.
-    """
-    if not times:
-        raise ValueError("censored_median_ci needs at least one time")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence = {confidence} must lie in (0, 1)")
-    x = np.sort(np.array([np.inf if t is None else float(t) for t in times]))
-    n = len(x)
-    middle = x[(n - 1) // 2 : n // 2 + 1]
-    median = float(middle.mean()) if np.isfinite(middle).all() else float(np.inf)
-    level = 1
-    for candidate in range(1, n // 2 + 1):
-        if 1 - 2 * stats.binom.cdf(candidate - 1, n, 0.5) >= confidence:
-            level = candidate
-    coverage = 1 - 2 * stats.binom.cdf(level - 1, n, 0.5)
-    return MedianCI(median, float(x[level - 1]), float(x[n - level]), float(coverage))
-
-
 def proportion_ci(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper-Pearson) CI for a share, e.g. of seeds that grok within the budget."""
     if not 0 <= successes <= trials or trials < 1:
         raise ValueError(f"need 0 <= successes ({successes}) <= trials ({trials}), trials >= 1")
     interval = stats.binomtest(successes, trials).proportion_ci(confidence, method="exact")
     return float(interval.low), float(interval.high)
-
-
-Bounds = float | Sequence[float]
-
-
-def _per_run(times: Sequence[float | None], bounds: Bounds) -> list[float]:
-    """One censoring bound per run: the common budget repeated, or the bounds as given."""
-    if isinstance(bounds, int | float):
-        return [float(bounds)] * len(times)
-    if len(bounds) != len(times):
-        raise ValueError(f"{len(bounds)} censoring bounds for {len(times)} times")
-    return [float(b) for b in bounds]
-
-
-def censored(times: Sequence[float | None], bounds: Bounds) -> stats.CensoredData:
-    """Event times, with ``None`` (no event seen) right-censored at its bound: one budget for
-    every run, or one bound per run (aligned with ``times``)."""
-    return stats.CensoredData(
-        uncensored=[float(t) for t in times if t is not None],
-        right=[b for t, b in zip(times, _per_run(times, bounds), strict=True) if t is None],
-    )
-
-
-def _logrank(
-    times: Sequence[float | None],
-    bounds: Bounds,
-    other: Sequence[float | None],
-    other_bounds: Bounds,
-    alternative: str,
-) -> float:
-    """scipy's log-rank p; groups without a single event between them, or an empty group,
-    give no evidence either way: p = 1."""
-    if not times or not other or all(t is None for t in [*times, *other]):
-        return 1.0
-    result = stats.logrank(
-        censored(times, bounds), censored(other, other_bounds), alternative=alternative
-    )
-    return 1.0 if math.isnan(result.pvalue) else float(result.pvalue)
-
-
-def logrank_later(
-    times: Sequence[float | None],
-    bounds: Bounds,
-    other: Sequence[float | None],
-    other_bounds: Bounds,
-) -> float:
-    """One-sided log-rank p-value that the events of ``times`` come later (or never) than
-    those of ``other``, with the runs that never got there censored at their bound (see
-    :func:`censored`). Groups without a single event between them, or an empty group, give
-    no evidence either way: p = 1."""
-    # scipy's statistic is (observed - expected) events of the first group over its sd, so
-    # few events in the first group (it survives longer) is the lower tail, 'less'
-    return _logrank(times, bounds, other, other_bounds, "less")
-
-
-def logrank_two_sided(
-    times: Sequence[float | None],
-    bounds: Bounds,
-    other: Sequence[float | None],
-    other_bounds: Bounds,
-) -> float:
-    """Two-sided log-rank p-value that the two groups' times to the event differ, censored
-    as in :func:`logrank_later` (no events, or an empty group: p = 1). Use it, not twice a
-    one-sided p, where a two-sided p is wanted (e.g. under a Holm correction)."""
-    return _logrank(times, bounds, other, other_bounds, "two-sided")
 
 
 def _fisher(
@@ -366,55 +220,3 @@ def one_sample_t_two_sided(values: Sequence[float]) -> float:
     if x.size < 2 or np.all(x == x[0]):
         return 1.0
     return float(stats.ttest_1samp(x, 0.0, alternative="two-sided").pvalue)
-
-
-@dataclass(frozen=True)
-class KaplanMeier:
-    """Share of runs that had the event by each time (1 - Kaplan-Meier survival), as a step
-    function starting at (0, 0), with a *pointwise* 95% confidence interval at each time:
-    each interval covers the true share at its own time with 95% probability; the curve as
-    a whole can leave the region they span more often (it is not a simultaneous band).
-
-    Up to ``exact_until`` (the earliest time a run was censored, +inf if none was) no run
-    has left the risk set, the estimate is the plain share of runs with an event, and its
-    interval is exact (Clopper-Pearson). After it, the interval is Greenwood's with the
-    log-log transform, which is undefined (nan) where the share is 0 or 1.
-    """
-
-    times: list[float]
-    share: list[float]
-    low: list[float]
-    high: list[float]
-    exact_until: float
-
-
-def kaplan_meier(times: Sequence[float | None], bounds: Bounds) -> KaplanMeier:
-    """1 - Kaplan-Meier survival of event times, ``None`` being a run censored at its bound:
-    one budget for every run, as in a sweep, or one bound per run (see :func:`censored`).
-
-    A run censored early leaves the risk set then, instead of counting as "never": later
-    events are counted against the runs still at risk. The curve ends at the largest bound
-    or event. Intervals: see :class:`KaplanMeier`.
-    """
-    if not times:
-        raise ValueError("kaplan_meier needs at least one run")
-    ends = _per_run(times, bounds)
-    events = sorted({float(t) for t in times if t is not None})
-    points = np.array([0.0, *events, max([*ends, *events])])
-    estimate = stats.ecdf(censored(times, ends)).cdf
-    with warnings.catch_warnings():  # nan where the share is 0 or 1: documented above
-        warnings.simplefilter("ignore", RuntimeWarning)
-        greenwood = estimate.confidence_interval(0.95, method="log-log")
-    low, high = greenwood.low.evaluate(points), greenwood.high.evaluate(points)
-    exact_until = min((b for t, b in zip(times, ends, strict=True) if t is None), default=np.inf)
-    for i, point in enumerate(points):
-        if point <= exact_until:  # a run censored at t is still at risk at t
-            events_by_then = sum(t is not None and t <= point for t in times)
-            low[i], high[i] = proportion_ci(events_by_then, len(times))
-    return KaplanMeier(
-        points.tolist(),
-        estimate.evaluate(points).tolist(),
-        low.tolist(),
-        high.tolist(),
-        float(exact_until),
-    )

@@ -154,7 +154,7 @@ def _is_number(value: Any) -> bool:
 def plot_generalization_curves(curves: dict[str, Any], budget: int, title: str = "") -> Figure:
     """Kaplan-Meier curves: share of seeds that first reached the threshold by each epoch,
     counting only runs that end generalized, one per grid point, with pointwise 95% CIs
-    (``curves``: label -> statistics.KaplanMeier); they are exact (Clopper-Pearson) only up
+    (``curves``: label -> survival.KaplanMeier); they are exact (Clopper-Pearson) only up
     to a curve's ``exact_until``, the whole curve when every run is censored at the budget."""
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()

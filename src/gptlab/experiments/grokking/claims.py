@@ -57,16 +57,18 @@ from scipy import stats
 
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import (
-    censored_median_ci,
     fisher_fewer,
     fisher_two_sided,
     holm,
-    kaplan_meier,
-    logrank_later,
-    logrank_two_sided,
     mean_ci,
     one_sample_t_two_sided,
     proportion_ci,
+)
+from gptlab.analysis.survival import (
+    censored_median_ci,
+    kaplan_meier,
+    logrank_later,
+    logrank_two_sided,
 )
 from gptlab.experiments.executor import resumable, resume_command
 from gptlab.experiments.grokking import matched_sharpness

@@ -31,7 +31,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gptlab.analysis.stability import generalization_stability
-from gptlab.analysis.statistics import censored_median_ci, proportion_ci
+from gptlab.analysis.statistics import proportion_ci
+from gptlab.analysis.survival import censored_median_ci
 from gptlab.config import check_finite
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
 from gptlab.experiments.grokking.run import (
