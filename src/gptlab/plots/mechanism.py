@@ -66,11 +66,17 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
     """Embedding norm per frequency over training (heat map), the final logits' energy per
     frequency of x + y with the key frequencies, and train / test / restricted / excluded
     loss on log scales."""
-    fourier, epochs = result["fourier"], result["epochs"]
-    norms = np.array(fourier["frequency_norms"])  # (T, p // 2 + 1)
-    keys = fourier["key_frequencies"]
     fig = Figure(figsize=(14, 4.5), layout="constrained")
     heat, spectrum, losses = fig.subplots(1, 3)
+    _frequency_norms(heat, result)
+    _key_frequencies(spectrum, result["fourier"])
+    _progress_measures(losses, rows, result, marks)
+    return fig
+
+
+def _frequency_norms(heat, result: dict[str, Any]) -> None:
+    fourier, epochs = result["fourier"], result["epochs"]
+    norms = np.array(fourier["frequency_norms"])  # (T, p // 2 + 1)
     image = heat.pcolormesh(
         np.arange(len(epochs) + 1), np.arange(norms.shape[1] + 1) - 0.5, norms.T, cmap="viridis"
     )
@@ -79,7 +85,11 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
     heat.set_xlabel("epoch (snapshot)")
     heat.set_ylabel("frequency k")
     heat.set_title("token embedding: norm per frequency")
-    fig.colorbar(image, ax=heat)
+    heat.figure.colorbar(image, ax=heat)
+
+
+def _key_frequencies(spectrum, fourier: dict[str, Any]) -> None:
+    keys = fourier["key_frequencies"]
     energy = np.array(fourier["logit_frequency_energy"])
     energy = energy / max(energy.sum(), 1e-30)
     colors = ["tab:red" if k in keys else "tab:gray" for k in range(len(energy))]
@@ -91,6 +101,12 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
         f"(red: {fourier['key_share']:.0%} of it)",
         fontsize=9,
     )
+
+
+def _progress_measures(
+    losses, rows: list[dict[str, Any]], result: dict[str, Any], marks: Marks
+) -> None:
+    fourier, epochs = result["fourier"], result["epochs"]
     epoch = [r["epoch"] for r in rows]
     losses.plot(epoch, [r["train_loss"] for r in rows], color="tab:blue", label="train")
     losses.plot(epoch, [r["test_loss"] for r in rows], color="tab:red", label="test")
@@ -116,7 +132,6 @@ def plot_mechanism(rows: list[dict[str, Any]], result: dict[str, Any], marks: Ma
     losses.set_xlabel("epoch")
     losses.set_title("progress measures (Nanda et al. 2023)")
     losses.legend(fontsize=7)
-    return fig
 
 
 def plot_trajectory(result: dict[str, Any], marks: Marks) -> Figure:
