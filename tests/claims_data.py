@@ -25,10 +25,10 @@ def runs(
             "seed": seed,
             "status": status,
             "memorized_epoch": memorized,
-            "generalized_epoch": stable[seed],
-            "first_generalized_epoch": crossed[seed],
-            "first_generalized_epoch_unmirrored": unseen[seed][0],
-            "generalized_epoch_unmirrored": unseen[seed][1],
+            "generalized_epoch": crossed[seed],
+            "stable_generalized_epoch": stable[seed],
+            "generalized_epoch_unmirrored": unseen[seed][0],
+            "stable_generalized_epoch_unmirrored": unseen[seed][1],
         }
         for seed in range(count)
     ]

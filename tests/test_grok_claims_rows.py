@@ -26,5 +26,5 @@ def test_unmirrored_epochs_are_read_from_the_run_metrics(tmp_path):
     for epoch, (test, unmirrored) in accuracy.items():
         run.append_metrics({"epoch": epoch, "test_acc": test, "test_acc_unmirrored": unmirrored})
     (row,) = with_unmirrored([{"run_dir": str(run.path)}], 0.99)
-    assert row["first_generalized_epoch_unmirrored"] == 20
-    assert row["generalized_epoch_unmirrored"] == 40
+    assert row["generalized_epoch_unmirrored"] == 20
+    assert row["stable_generalized_epoch_unmirrored"] == 40

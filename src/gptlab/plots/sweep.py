@@ -36,9 +36,9 @@ def _values(table: Sequence[dict[str, Any]], axis: str) -> list[Any]:
 def plot_phase_diagram(
     table: Sequence[dict[str, Any]], x_axis: str, y_axis: str, budget: int, title: str = ""
 ) -> Figure:
-    """Heat maps over (x, y): share of seeds that generalized within the budget, median
-    generalization epoch (log colour), median memorization epoch and median delay
-    (generalization / memorization epoch)."""
+    """Heat maps over (x, y): share of seeds that generalized stably within the budget,
+    median stable generalization epoch (log colour), median memorization epoch and median
+    delay (stable generalization / memorization epoch)."""
     xs, ys = _values(table, x_axis), _values(table, y_axis)
     kinds = ("share", "general", "memorized", "delay")
     grids = {k: np.full((len(ys), len(xs)), np.nan) for k in kinds}
@@ -46,15 +46,19 @@ def plot_phase_diagram(
     for row in table:
         i, j = ys.index(row[y_axis]), xs.index(row[x_axis])
         grids["share"][i, j] = row["share"]
-        grids["general"][i, j] = row["median_generalized_epoch"]
+        grids["general"][i, j] = row["median_stable_generalized_epoch"]
         grids["memorized"][i, j] = row["median_memorized_epoch"]
         grids["delay"][i, j] = row.get("median_delay", np.nan)
         labels[i, j] = f"{row['generalized']}/{row['runs']}"
     fig = Figure(figsize=(20, 4.6), layout="constrained")
     panels = fig.subplots(1, 4)
-    _heat_map(panels[0], grids["share"], labels, "share of seeds that generalized", None)
+    _heat_map(panels[0], grids["share"], labels, "share of seeds that generalized stably", None)
     _heat_map(
-        panels[1], grids["general"], None, f"median generalization epoch (<= {budget})", budget
+        panels[1],
+        grids["general"],
+        None,
+        f"median stable generalization epoch (<= {budget})",
+        budget,
     )
     _heat_map(panels[2], grids["memorized"], None, "median memorization epoch", budget)
     finite = grids["delay"][np.isfinite(grids["delay"])]
@@ -62,7 +66,7 @@ def plot_phase_diagram(
         panels[3],
         grids["delay"],
         None,
-        "median delay (generalization / memorization)",
+        "median delay (stable generalization / memorization)",
         max(2.0, float(finite.max())) if finite.size else 2.0,
         digits=1,
     )
@@ -100,8 +104,8 @@ def _heat_map(
 def plot_sweep_line(
     table: Sequence[dict[str, Any]], axis: str, budget: int, title: str = ""
 ) -> Figure:
-    """Median generalization (with its CI) and memorization epoch over one axis; below, the
-    share of seeds that generalized with its exact CI."""
+    """Median stable generalization (with its CI) and memorization epoch over one axis;
+    below, the share of seeds that generalized stably with its exact CI."""
     rows = sorted(table, key=lambda r: r[axis])
     x = np.arange(len(rows))
     ceiling = budget * 1.6  # where "never" lands, above the dashed budget line
@@ -109,9 +113,9 @@ def plot_sweep_line(
     def clip(values):
         return np.array([ceiling if math.isinf(v) else v for v in values])
 
-    median = clip([r["median_generalized_epoch"] for r in rows])
-    low = clip([r["generalized_low"] for r in rows])
-    high = clip([r["generalized_high"] for r in rows])
+    median = clip([r["median_stable_generalized_epoch"] for r in rows])
+    low = clip([r["stable_generalized_low"] for r in rows])
+    high = clip([r["stable_generalized_high"] for r in rows])
     fig = Figure(figsize=(7, 6.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     top.errorbar(
@@ -120,7 +124,7 @@ def plot_sweep_line(
         yerr=[median - low, high - median],
         fmt="o-",
         capsize=4,
-        label="median generalization epoch (order-statistic CI)",
+        label="median stable generalization epoch (order-statistic CI)",
     )
     top.plot(
         x,
@@ -137,7 +141,7 @@ def plot_sweep_line(
     errors = [share - [r["share_low"] for r in rows], [r["share_high"] for r in rows] - share]
     bottom.errorbar(x, share, yerr=errors, fmt="o-", capsize=4, color="tab:green")
     bottom.set_ylim(-0.05, 1.05)
-    bottom.set_ylabel("share generalized\n(exact 95% CI)")
+    bottom.set_ylabel("share generalized stably\n(exact 95% CI)")
     bottom.set_xticks(x, [f"{r[axis]:g}" if _is_number(r[axis]) else r[axis] for r in rows])
     bottom.set_xlabel(axis)
     coverage = min(r["ci_coverage"] for r in rows)

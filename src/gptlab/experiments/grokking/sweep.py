@@ -205,9 +205,11 @@ def collect(
     tasks: Sequence[Task], grid: dict[str, list[Any]], threshold: float = GENERALIZED
 ) -> list[dict[str, Any]]:
     """One row per finished or diverged run: the grid values, the seed, the run's status
-    and outcome. ``generalized_epoch`` is the *stable* one: the first evaluation from which
-    test accuracy stays >= ``threshold`` to the end (a run that grokked and then broke down
-    again has not generalized); ``first_generalized_epoch`` is the first crossing."""
+    and outcome. ``generalized_epoch`` is the first evaluation with test accuracy >=
+    ``threshold``, as in the run's summary; ``stable_generalized_epoch`` the first from which
+    it stays there to the end (a run that grokked and then broke down again has not
+    generalized). Rows are read from the run folders on every call, so the CSVs of a sweep
+    written when ``generalized_epoch`` named the stable epoch are rewritten with these names."""
     rows = []
     for task in tasks:
         folder = RunFolder(task.run_dir)
@@ -222,8 +224,8 @@ def collect(
                 "seed": task.seed,
                 "status": summary["status"],
                 "memorized_epoch": summary["memorized_epoch"],
-                "generalized_epoch": stability["stable_generalized_epoch"],
-                "first_generalized_epoch": stability["generalized_epoch"],
+                "generalized_epoch": stability["generalized_epoch"],
+                "stable_generalized_epoch": stability["stable_generalized_epoch"],
                 "dips_after_generalizing": stability["dips_after_generalizing"],
                 "final_train_acc": final.get("train_acc"),
                 "final_test_acc": final.get("test_acc"),
@@ -236,9 +238,12 @@ def collect(
 
 
 def delay_ratios(runs: Iterable[dict[str, Any]]) -> list[float | None]:
-    """Generalization / memorization epoch of runs that memorized (None: never generalized)."""
+    """Stable generalization / memorization epoch of runs that memorized (None: never
+    generalized)."""
     return [
-        None if r["generalized_epoch"] is None else r["generalized_epoch"] / r["memorized_epoch"]
+        None
+        if r["stable_generalized_epoch"] is None
+        else r["stable_generalized_epoch"] / r["memorized_epoch"]
         for r in runs
     ]
 
@@ -246,10 +251,10 @@ def delay_ratios(runs: Iterable[dict[str, Any]]) -> list[float | None]:
 def summarize(
     rows: Sequence[dict[str, Any]], axes: Sequence[str], confidence: float = 0.95
 ) -> list[dict[str, Any]]:
-    """Per grid point over seeds: share that generalized (exact CI), median epochs to
-    memorize and to generalize (order-statistic CI; never = +inf, i.e. censored) and the
-    median delay, generalization / memorization epoch (over runs that memorized). Diverged
-    runs are counted, and kept out of every statistic."""
+    """Per grid point over seeds: share that generalized stably (exact CI), median epochs
+    to memorize and to generalize stably (order-statistic CI; never = +inf, i.e. censored)
+    and the median delay, stable generalization / memorization epoch (over runs that
+    memorized). Diverged runs are counted, and kept out of every statistic."""
     points: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         points.setdefault(tuple(row[a] for a in axes), []).append(row)
@@ -258,9 +263,9 @@ def summarize(
         runs = [r for r in all_runs if r["status"] == "finished"]
         if not runs:
             continue
-        grokked = sum(r["generalized_epoch"] is not None for r in runs)
+        grokked = sum(r["stable_generalized_epoch"] is not None for r in runs)
         share_low, share_high = proportion_ci(grokked, len(runs), confidence)
-        general = censored_median_ci([r["generalized_epoch"] for r in runs], confidence)
+        general = censored_median_ci([r["stable_generalized_epoch"] for r in runs], confidence)
         memorized = censored_median_ci([r["memorized_epoch"] for r in runs], confidence)
         delays = delay_ratios(r for r in runs if r["memorized_epoch"] is not None)
         table.append(
@@ -272,9 +277,9 @@ def summarize(
                 "share": grokked / len(runs),
                 "share_low": share_low,
                 "share_high": share_high,
-                "median_generalized_epoch": general.median,
-                "generalized_low": general.low,
-                "generalized_high": general.high,
+                "median_stable_generalized_epoch": general.median,
+                "stable_generalized_low": general.low,
+                "stable_generalized_high": general.high,
                 "ci_coverage": general.confidence,
                 "median_memorized_epoch": memorized.median,
                 "median_delay": censored_median_ci(delays).median if delays else float("nan"),
@@ -392,7 +397,7 @@ def main(argv: list[str]) -> int:
         print(
             ", ".join(f"{k}={row[k]}" for k in grid if k in row)
             + f": {row['generalized']}/{row['runs']} generalized,"
-            f" median epoch {row['median_generalized_epoch']:g}"
+            f" median stable epoch {row['median_stable_generalized_epoch']:g}"
         )
     print(f"{out}/sweep.csv, {out}/summary.csv")
     return 0

@@ -1,6 +1,7 @@
-"""``gptlab grok-claims``: decide the seed's four claims about grokking, plus Omnigrok's init
-scale as a fifth axis, with sweeps over seeds and tests that respect censoring, each from a
-design that could show the claim either way.
+"""``gptlab grok-claims``: decide the brief's four claims about grokking (the brief: the lab's
+original task description), plus Omnigrok's init scale as a fifth axis, with sweeps over
+seeds and tests that respect censoring, each from a design that could show the claim either
+way.
 
 Rows of ``claims.md`` (each one test and verdict):
 
@@ -40,7 +41,7 @@ its Holm p is below alpha, in the claimed or the opposite direction, and "inconc
 otherwise, unless its design cannot give a verdict ("not decided" / "not testable", and why).
 
 ``--scale cpu`` (default) is the ``grok`` preset (p 47, stable in 10/10 seeds) at its own
-2000-epoch budget; ``--scale gpu`` is the same plan at the seed's sizes (p 97, d_ff 1024).
+2000-epoch budget; ``--scale gpu`` is the same plan at the brief's sizes (p 97, d_ff 1024).
 
 Modules: :mod:`.plan` (which runs), :mod:`.rows` (reading a sweep's runs), :mod:`.decide`
 (the verdicts), :mod:`.sharpness` (claim 4), :mod:`.report` (``claims.md``), :mod:`.run`
@@ -61,7 +62,7 @@ from gptlab.experiments.options import check_out_dir, command_parser
 def main(argv: list[str]) -> int:
     parser = command_parser(
         "gptlab grok-claims",
-        "Decide the seed's four claims about grokking, and init scale as a fifth axis:\n"
+        "Decide the brief's four claims about grokking, and init scale as a fifth axis:\n"
         "8 seeds per grid point, log-rank and Fisher tests, sharpness at equal training loss\n"
         "against two controls. Took 37 min at --scale cpu on a 2-core CPU (2026-12-05; see\n"
         "docs/grokking.md); finished runs and measures are reused, so an interrupted call\n"
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
         "--scale",
         choices=sorted(PLANS),
         default="cpu",
-        help="cpu: the grok preset (p 47); gpu: the seed's sizes (p 97, d_ff 1024)",
+        help="cpu: the grok preset (p 47); gpu: the brief's sizes (p 97, d_ff 1024)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"), help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")

@@ -69,7 +69,7 @@ CPU = ClaimsPlan(
 )
 
 
-# The same plan at the seed's sizes (p 97, d_ff 1024): minutes per run on one GPU.
+# The same plan at the brief's sizes (p 97, d_ff 1024): minutes per run on one GPU.
 GPU = dataclasses.replace(
     CPU,
     base=dataclasses.replace(CPU.base, p=97, d_ff=1024),

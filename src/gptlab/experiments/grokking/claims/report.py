@@ -36,7 +36,7 @@ def report_markdown(
 ) -> str:
     base = plan.base
     lines = [
-        "# The seed's claims about grokking, decided",
+        "# The brief's claims about grokking, decided",
         "",
         f"Base: `{base.operation}` mod {base.p}, train_fraction {base.train_fraction}, "
         f"d_model {base.d_model}, d_ff {base.d_ff}, {base.n_heads} heads, "

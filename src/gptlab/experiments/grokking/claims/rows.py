@@ -36,31 +36,31 @@ def at(rows: Sequence[Row], **where: Any) -> list[Row]:
 
 def with_unmirrored(rows: list[Row], threshold: float) -> list[Row]:
     """Each row with the first and the stable epoch at ``threshold`` of its test pairs whose
-    mirror (y, x) is not in training (``first_generalized_epoch_unmirrored``,
-    ``generalized_epoch_unmirrored``), from the run's metrics; the whole test split where
-    the run had no such pairs."""
+    mirror (y, x) is not in training (``generalized_epoch_unmirrored``,
+    ``stable_generalized_epoch_unmirrored``), from the run's metrics; the whole test split
+    where the run had no such pairs."""
     for row in rows:
         metrics = RunFolder(row["run_dir"]).read_metrics()
         key = "test_acc_unmirrored"
         if not metrics or metrics[0][key] is None:
             key = "test_acc"
         stability = generalization_stability(metrics, key, threshold)
-        row["first_generalized_epoch" + UNMIRRORED] = stability["generalized_epoch"]
-        row["generalized_epoch" + UNMIRRORED] = stability["stable_generalized_epoch"]
+        row["generalized_epoch" + UNMIRRORED] = stability["generalized_epoch"]
+        row["stable_generalized_epoch" + UNMIRRORED] = stability["stable_generalized_epoch"]
     return rows
 
 
 def generalized(row: Row, suffix: str = "") -> bool:
     """Whether a run ends stably generalized (``suffix`` UNMIRRORED: on the unmirrored test
     pairs); a diverged run has not."""
-    return row["status"] == "finished" and row["generalized_epoch" + suffix] is not None
+    return row["status"] == "finished" and row["stable_generalized_epoch" + suffix] is not None
 
 
 def grok_epochs(runs: Sequence[Row], suffix: str = "") -> list[int | None]:
     """Per run: the first epoch at the threshold, in runs that end stably generalized; None
     (censored at the budget) for the others. Not the stable epoch: under a decaying lr that
     is when the lr got small enough to stop the spikes, a time the schedule sets."""
-    return [r["first_generalized_epoch" + suffix] if generalized(r, suffix) else None for r in runs]
+    return [r["generalized_epoch" + suffix] if generalized(r, suffix) else None for r in runs]
 
 
 def delays(
@@ -88,7 +88,9 @@ def point_text(runs: Sequence[Row], label: str, budget: int, suffix: str = "") -
     count = sum(generalized(r, suffix) for r in runs)
     low, high = proportion_ci(count, len(runs))
     first = censored_median_ci(grok_epochs(runs, suffix))
-    stable = [r["generalized_epoch" + suffix] if generalized(r, suffix) else None for r in runs]
+    stable = [
+        r["stable_generalized_epoch" + suffix] if generalized(r, suffix) else None for r in runs
+    ]
     ratios, _ = delays(runs, budget, suffix)
     delay = censored_median_ci(ratios).median
     notes = [f"{n} {what}" for n, what in missing_outcomes(runs) if n]

@@ -143,7 +143,7 @@ def measure_sharpness(
 
     measured = {}
     for name, runs in controls.items():
-        usable = {r["seed"] for r in finished(runs) if r["first_generalized_epoch"] is None}
+        usable = {r["seed"] for r in finished(runs) if r["generalized_epoch"] is None}
         seeds = sorted({r["seed"] for r in finished(groks)} & usable)
         cache = CONTROLS[name]
         measured[name] = [
