@@ -1,8 +1,7 @@
 """For the tests of the claims: synthetic sweep rows, as ``grok_sweep.collect`` and
 ``claims.rows.with_unmirrored`` make them, and a plan small enough to run in a test."""
 
-import dataclasses
-
+from gptlab.config import replace_flat
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.claims.plan import ClaimsPlan
 
@@ -35,7 +34,7 @@ def runs(
 
 
 TINY = ClaimsPlan(
-    base=dataclasses.replace(grok.PRESETS["smoke"], eval_every=2, checkpoint_every=10),
+    base=replace_flat(grok.PRESETS["smoke"], eval_every=2, checkpoint_every=10),
     seeds=2,
     max_epochs=8,
     weight_decays=[0.0, 1.0],

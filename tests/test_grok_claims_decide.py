@@ -1,12 +1,12 @@
 """The verdict of each claim on synthetic sweeps, and one Holm correction over the rows."""
 
-import dataclasses
 import math
 
 import pytest
 from claims_data import runs
 
 from gptlab.analysis.statistics import holm
+from gptlab.config import replace_flat
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.claims.decide import (
     Decision,
@@ -97,7 +97,7 @@ def test_diverged_runs_count_as_runs_that_did_not_generalize():
 
 
 def test_widths_that_cannot_fit_their_data_are_set_apart_from_the_test():
-    config = dataclasses.replace(grok.PRESETS["grok"], d_model=64)
+    config = replace_flat(grok.PRESETS["grok"], d_model=64)
     unfit = runs(8, None, memorized=None, d_model=4) + runs(8, None, memorized=None, d_model=8)
     large = runs(8, 1000, d_model=64) + runs(8, 150, d_model=128)
     # 16 memorizes and does not grok: the claim holds among models that fit

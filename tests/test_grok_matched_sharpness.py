@@ -1,10 +1,10 @@
 """Sharpness at equal training loss: the snapshots of each phase, and their loss-matched
 snapshots of a control run."""
 
-import dataclasses
 import json
 import math
 
+from gptlab.config import replace_flat
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.matched_sharpness import (
     evenly,
@@ -51,9 +51,7 @@ def fake_run(folder, config, scales: dict[int, float], test_acc: dict[int, float
 
 
 def test_measure_pair_matches_each_phase_snapshot_to_the_nearest_control_loss(tmp_path):
-    config = dataclasses.replace(
-        grok.PRESETS["smoke"], d_model=16, n_heads=2, d_ff=32, init="nanda"
-    )
+    config = replace_flat(grok.PRESETS["smoke"], d_model=16, n_heads=2, d_ff=32, init="nanda")
     accuracy = {10: 0.1, 20: 0.1, 30: 0.5, 40: 1.0, 50: 1.0}
     fake_run(tmp_path / "g", config, {10: 1.0, 20: 3.0, 40: 5.0, 50: 8.0}, accuracy, 10)
     fake_run(tmp_path / "c", config, {e: 1.0 + 0.5 * e for e in range(15)}, {}, None)

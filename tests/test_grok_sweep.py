@@ -2,7 +2,6 @@
 interruption or a killed worker."""
 
 import csv
-import dataclasses
 import json
 import os
 import shlex
@@ -15,11 +14,12 @@ import pytest
 from helpers import files, refusal
 
 from gptlab import cli
+from gptlab.config import flat_value, replace_flat
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.sweep import Task, collect, parse_grid, plan, summarize, sweep
 from gptlab.train.run_folder import RunFolder
 
-SMOKE = dataclasses.replace(grok.PRESETS["smoke"], epochs=20, eval_every=5, checkpoint_every=10)
+SMOKE = replace_flat(grok.PRESETS["smoke"], epochs=20, eval_every=5, checkpoint_every=10)
 
 
 def test_grid_values_take_the_type_of_their_field():
@@ -66,7 +66,8 @@ def test_plan_names_folders_by_swept_axes_and_fixes_single_values(tmp_path):
     first = tasks[0]
     assert first.run_dir == tmp_path / "weight_decay=0.0,lr=0.001" / "seed-0"
     assert first.point == {"weight_decay": 0.0, "lr": 0.001}
-    assert (first.config.d_model, first.config.epochs, first.config.landscape_every) == (16, 7, 0)
+    fields = ("d_model", "epochs", "landscape_every")
+    assert tuple(flat_value(first.config, name) for name in fields) == (16, 7, 0)
     assert sorted({t.seed for t in tasks}) == [0, 1]
 
 

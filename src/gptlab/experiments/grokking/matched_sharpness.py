@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from gptlab.analysis.sharpness import adaptive_top_eigenvalue, nearest_on_log_scale
 from gptlab.analysis.stability import generalization_stability
+from gptlab.config import flat_value
 from gptlab.experiments.grokking.mechanism import (
     load_snapshots,
     sharpness_over_training,
@@ -95,7 +96,8 @@ def measures(
     for state in states:
         model.load_state_dict(state)
         loss, params = train_loss_and_params(model, data)
-        adaptive.append(adaptive_top_eigenvalue(loss, params, lanczos_steps, config.seed))
+        seed = flat_value(config, "seed")
+        adaptive.append(adaptive_top_eigenvalue(loss, params, lanczos_steps, seed))
     return {**curves, "adaptive_top_eig": adaptive}
 
 

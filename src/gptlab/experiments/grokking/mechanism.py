@@ -28,6 +28,7 @@ from gptlab.analysis.fourier import (
 )
 from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
+from gptlab.config import flat_value
 from gptlab.data.modular import ModularSplit, all_pairs
 from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model, check_config
 from gptlab.experiments.options import command_parser, read_run_config
@@ -46,7 +47,7 @@ def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dic
     if not paths:
         raise ValueError(f"{run.path} has no snapshots: run it with --snapshot-every N")
     with torch.device("meta"):  # the shapes the config implies, without allocating
-        expected = build_model(config, config.p + 1).state_dict()
+        expected = build_model(config, flat_value(config, "p") + 1).state_dict()
     states = [check_state_shapes(expected, load_snapshot(p), p) for p in paths]
     return config, [snapshot_epoch(p) for p in paths], states
 
@@ -87,10 +88,11 @@ def sharpness_over_training(
     data = build_data(config)
     model = build_model(config, data.vocab_size).eval()  # eval: no dropout in the loss
     curves: dict[str, list[float]] = {"hessian_top_eig": [], "hessian_trace": []}
+    seed = flat_value(config, "seed")
     for state in states:
         model.load_state_dict(state)
         measured = sharpness(
-            *train_loss_and_params(model, data), lanczos_steps, trace_samples, config.seed
+            *train_loss_and_params(model, data), lanczos_steps, trace_samples, seed
         )
         for key, value in measured.items():
             curves[key].append(value)
@@ -118,19 +120,20 @@ def fourier_over_training(
     frequencies, for every snapshot. The key frequencies are read off the final logits, as
     Nanda et al. do: the fewest cos/sin(w_k (x + y)) frequencies holding ``share`` of their
     energy (a fixed count left real frequencies out)."""
-    if config.operation != "add":
-        raise ValueError(f"Fourier progress measures are for 'add', not {config.operation!r}")
+    operation, p = flat_value(config, "operation"), flat_value(config, "p")
+    if operation != "add":
+        raise ValueError(f"Fourier progress measures are for 'add', not {operation!r}")
     data = build_data(config)
     model = build_model(config, data.vocab_size).eval()
     mask = train_mask(data)
-    norms = [frequency_norms(state["wte.weight"][: config.p].float()) for state in states]
+    norms = [frequency_norms(state["wte.weight"][:p].float()) for state in states]
     model.load_state_dict(states[-1])
-    energy = logit_frequency_energy(pair_logits(model, config.p)[:, :, : config.p].double())
+    energy = logit_frequency_energy(pair_logits(model, p)[:, :, :p].double())
     keys = key_frequencies_explaining(energy, share)
     restricted, excluded = [], []
     for state in states:
         model.load_state_dict(state)
-        logits = pair_logits(model, config.p)
+        logits = pair_logits(model, p)
         restricted.append(restricted_loss(logits, keys))
         excluded.append(excluded_loss(logits, keys, mask))
     return {
@@ -208,7 +211,7 @@ def analyze_locked(
     config, epochs, states = snapshots
     result: dict[str, Any] = {"epochs": epochs}
     result["sharpness"] = sharpness_over_training(config, states, sharpness_steps, trace_samples)
-    if config.operation == "add":
+    if flat_value(config, "operation") == "add":
         result["fourier"] = fourier_over_training(config, states)
     if len(states) >= 3:
         result["trajectory"] = trajectory_landscape(config, states, resolution)

@@ -16,7 +16,6 @@ histograms) are off unless their ``*_every`` field is given as a grid axis.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import itertools
 import json
@@ -33,7 +32,7 @@ from tqdm.auto import tqdm
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import proportion_ci
 from gptlab.analysis.survival import censored_median_ci
-from gptlab.config import check_finite
+from gptlab.config import check_finite, flat_names, flat_value, owner, replace_flat
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
 from gptlab.experiments.grokking.run import (
     GENERALIZED,
@@ -75,6 +74,8 @@ class Task:
 
 def parse_value(text: str, field_type: Any, name: str) -> Any:
     """``text`` as a value of the config field's type, or a ValueError naming the field."""
+    if typing.get_origin(field_type) is typing.Literal:  # a choice: --help lists them
+        return parse_choice(text, typing.get_args(field_type), name)
     try:
         if field_type is bool:
             if text.lower() not in ("true", "false"):
@@ -87,9 +88,18 @@ def parse_value(text: str, field_type: Any, name: str) -> Any:
     raise ValueError(f"--grid {name}: fields of type {field_type} cannot be swept")
 
 
-def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
-    """``["FIELD=v1,v2", ...]`` -> ``{FIELD: [v1, v2]}`` with values of the field's type."""
-    hints = typing.get_type_hints(GrokConfig)
+def parse_choice(text: str, choices: tuple[Any, ...], name: str) -> Any:
+    """The choice of a ``Literal`` field that ``text`` names."""
+    for choice in choices:
+        if text == str(choice):
+            return choice
+    raise ValueError(f"--grid {name}: {text!r} is not one of {', '.join(map(str, choices))}")
+
+
+def parse_grid(specs: Sequence[str], base: GrokConfig | None = None) -> dict[str, list[Any]]:
+    """``["FIELD=v1,v2", ...]`` -> ``{FIELD: [v1, v2]}`` with values of the field's type;
+    FIELD is a flat field name of ``base`` (default: GrokConfig's defaults)."""
+    hints = field_types(GrokConfig() if base is None else base)
     grid: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -109,6 +119,13 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
     return grid
 
 
+def field_types(config: GrokConfig) -> dict[str, Any]:
+    """Each field's flat name (``--grid weight_decay=...``), with its annotated type."""
+    return {
+        name: typing.get_type_hints(type(owner(config, name)))[name] for name in flat_names(config)
+    }
+
+
 def plan(
     base: GrokConfig, grid: dict[str, list[Any]], seeds: int, max_epochs: int, out: Path
 ) -> list[Task]:
@@ -120,13 +137,13 @@ def plan(
         raise ValueError(f"--max-epochs {max_epochs} must be >= 1")
     fixed = {**QUIET, **{k: v[0] for k, v in grid.items() if len(v) == 1}, "epochs": max_epochs}
     axes = {k: v for k, v in grid.items() if len(v) > 1}
-    base = dataclasses.replace(base, **fixed)
+    base = replace_flat(base, **fixed)
     tasks = []
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values, strict=True))
         folder = out / (",".join(f"{k}={v}" for k, v in point.items()) or "base")
         for seed in range(seeds):
-            config = dataclasses.replace(base, **point, seed=seed)
+            config = replace_flat(base, **point, seed=seed)
             tasks.append(Task(point, seed, config, folder / f"seed-{seed}"))
     check_folder_names(tasks)
     for task in tasks[::seeds]:  # one config per grid point; seeds cannot make it invalid
@@ -220,7 +237,7 @@ def collect(
         stability = generalization_stability(folder.read_metrics(), "test_acc", threshold)
         rows.append(
             {
-                **{name: getattr(task.config, name) for name in grid},
+                **{name: flat_value(task.config, name) for name in grid},
                 "seed": task.seed,
                 "status": summary["status"],
                 "memorized_epoch": summary["memorized_epoch"],
@@ -338,8 +355,8 @@ def check_grid(base: GrokConfig, grid: dict[str, list[Any]]) -> None:
     (a bad one would otherwise fail in every worker, after the sweep folder is written)."""
     for name, values in grid.items():
         for value in values:
-            check_finite(dataclasses.replace(base, **{name: value}))
-    for device in grid.get("device", [base.device]):
+            check_finite(replace_flat(base, **{name: value}))
+    for device in grid.get("device", [flat_value(base, "device")]):
         pick_device(device)
 
 

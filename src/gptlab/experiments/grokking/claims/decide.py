@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gptlab.analysis.statistics import fisher_fewer, fisher_two_sided, holm
 from gptlab.analysis.survival import logrank_later, logrank_two_sided
+from gptlab.config import flat_value
 from gptlab.experiments.grokking.claims.rows import (
     UNMIRRORED,
     Row,
@@ -117,7 +118,7 @@ def bracket_text(rows: Sequence[Row], sizes: Sequence[int]) -> str:
 
 
 def claim_small_models(rows: Sequence[Row], config: GrokConfig, budget: int) -> Decision:
-    base_size = config.d_model
+    base_size = flat_value(config, "d_model")
     sizes = sorted({r["d_model"] for r in rows})
     fit = fitting_widths(rows, sizes)
     cannot = [s for s in sizes if s not in fit]
@@ -130,7 +131,8 @@ def claim_small_models(rows: Sequence[Row], config: GrokConfig, budget: int) -> 
     smaller = [s for s in fit if s < base_size]
     decision = Decision(
         "2a. too-small models don't grok",
-        f"d_model in {sizes} (d_ff {config.d_ff}, {config.n_heads} heads); a width that "
+        f"d_model in {sizes} (d_ff {flat_value(config, 'd_ff')}, "
+        f"{flat_value(config, 'n_heads')} heads); a width that "
         "memorizes in at most half its seeds cannot fit its data and says nothing of grokking",
         "<br>".join(lines),
         f"Fisher exact: the smallest width below {base_size} that memorizes in most seeds "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from gptlab.config import flat_value, replace_flat
 from gptlab.experiments.grokking.run import GENERALIZED, PRESETS, GrokConfig
 
 
@@ -32,21 +33,23 @@ class ClaimsPlan:
     alpha: float = 0.05
 
     def check(self) -> None:
+        weight_decay = flat_value(self.base, "weight_decay")
+        d_model = flat_value(self.base, "d_model")
         for name, values, value in (
             ("weight_decays", self.weight_decays, 0.0),
-            ("weight_decays", self.weight_decays, self.base.weight_decay),
-            ("d_models", self.d_models, self.base.d_model),
-            ("phase_weight_decays", self.phase_weight_decays, self.base.weight_decay),
+            ("weight_decays", self.weight_decays, weight_decay),
+            ("d_models", self.d_models, d_model),
+            ("phase_weight_decays", self.phase_weight_decays, weight_decay),
         ):
             if value not in values:
                 raise ValueError(f"plan: {name} {values} must include {value:g}")
         for name in ("d_models", "train_fractions", "init_scales"):
             if len(getattr(self, name)) < 2:
                 raise ValueError(f"plan: {name} needs at least two values")
-        if not min(self.d_models) < self.base.d_model < max(self.d_models):
+        if not min(self.d_models) < d_model < max(self.d_models):
             raise ValueError(
                 f"plan: d_models {self.d_models} must reach below and above the base's "
-                f"{self.base.d_model} (claim 2 compares both ends with it)"
+                f"{d_model} (claim 2 compares both ends with it)"
             )
 
 
@@ -54,7 +57,7 @@ class ClaimsPlan:
 # within its 2000 epochs, benchmarks/grok_stability.py) at its own budget, 8 seeds per point:
 # 22 points x 8 + 3 x 4 sharpness runs (188). Init scales up to 10 x GPT-2's std 0.02.
 CPU = ClaimsPlan(
-    base=dataclasses.replace(PRESETS["grok"], train_fraction=0.4, checkpoint_every=500),
+    base=replace_flat(PRESETS["grok"], train_fraction=0.4, checkpoint_every=500),
     seeds=8,
     max_epochs=2000,
     weight_decays=[0.0, 0.1, 0.3, 1.0],
@@ -72,7 +75,7 @@ CPU = ClaimsPlan(
 # The same plan at the brief's sizes (p 97, d_ff 1024): minutes per run on one GPU.
 GPU = dataclasses.replace(
     CPU,
-    base=dataclasses.replace(CPU.base, p=97, d_ff=1024),
+    base=replace_flat(CPU.base, p=97, d_ff=1024),
     d_models=[4, 8, 16, 64, 256],
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from gptlab.config import flat_value
 from gptlab.experiments.grokking.claims.decide import Decision
 from gptlab.experiments.grokking.claims.plan import ClaimsPlan
 from gptlab.experiments.grokking.claims.rows import pfmt
@@ -31,17 +32,23 @@ def table_markdown(decisions: Sequence[Decision], alpha: float) -> str:
     return "\n".join(lines)
 
 
+# the base config's fields that claims.md names
+BASE_FIELDS = ("operation", "p", "train_fraction", "d_model", "d_ff", "n_heads", "layer_norm")
+BASE_FIELDS += ("lr", "scheduler", "eta_min", "weight_decay", "batch_size")
+
+
 def report_markdown(
     plan: ClaimsPlan, decisions: Sequence[Decision], diverged: int, runs: int
 ) -> str:
-    base = plan.base
+    base = {name: flat_value(plan.base, name) for name in BASE_FIELDS}
     lines = [
         "# The brief's claims about grokking, decided",
         "",
-        f"Base: `{base.operation}` mod {base.p}, train_fraction {base.train_fraction}, "
-        f"d_model {base.d_model}, d_ff {base.d_ff}, {base.n_heads} heads, "
-        f"LayerNorm {base.layer_norm}, lr {base.lr:g} ({base.scheduler} to {base.eta_min:g}), "
-        f"weight decay {base.weight_decay:g}, batch {base.batch_size or 'full'}, "
+        f"Base: `{base['operation']}` mod {base['p']}, train_fraction {base['train_fraction']}, "
+        f"d_model {base['d_model']}, d_ff {base['d_ff']}, {base['n_heads']} heads, "
+        f"LayerNorm {base['layer_norm']}, lr {base['lr']:g} ({base['scheduler']} to "
+        f"{base['eta_min']:g}), weight decay {base['weight_decay']:g}, "
+        f"batch {base['batch_size'] or 'full'}, "
         f"{plan.max_epochs} epochs; {plan.seeds} seeds per point "
         f"({plan.sharpness_seeds} for claim 4).",
         "",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gptlab.analysis.survival import kaplan_meier
+from gptlab.config import flat_value, replace_flat
 from gptlab.experiments.grokking import sweep as grok_sweep
 from gptlab.experiments.grokking.claims.decide import (
     claim_init_scale,
@@ -90,11 +91,11 @@ def sharpness_runs(plan: ClaimsPlan, swept: Any) -> tuple[list[Row], dict[str, l
     groks = swept(
         "claim4-sharpness/groks",
         {},
-        dataclasses.replace(base, snapshot_every=plan.snapshot_every),
+        replace_flat(base, snapshot_every=plan.snapshot_every),
         seeds,
     )
-    wd0 = dataclasses.replace(base, weight_decay=0.0, snapshot_every=plan.control_snapshot_every)
-    same_wd = dataclasses.replace(
+    wd0 = replace_flat(base, weight_decay=0.0, snapshot_every=plan.control_snapshot_every)
+    same_wd = replace_flat(
         base, train_fraction=plan.same_wd_fraction, snapshot_every=plan.snapshot_every
     )
     return groks, {
@@ -112,6 +113,7 @@ def run_claims(
     if readme is not None:  # now, not after the runs
         check_readme(readme)
     base, budget = plan.base, plan.max_epochs
+    base_wd = flat_value(base, "weight_decay")
     every_run: list[Row] = []
 
     def swept(name, grid, config=base, seeds=plan.seeds, epochs=budget, suffix="") -> list[Row]:
@@ -121,11 +123,11 @@ def run_claims(
         return rows
 
     rows = swept("claim1-weight-decay", {"weight_decay": plan.weight_decays})
-    decisions = [claim_weight_decay(rows, base.weight_decay, budget)]
+    decisions = [claim_weight_decay(rows, base_wd, budget)]
     rows = swept("claim2-model-size", {"d_model": plan.d_models})
     decisions += [
         claim_small_models(rows, base, budget),
-        claim_large_models(rows, base.d_model, budget),
+        claim_large_models(rows, flat_value(base, "d_model"), budget),
     ]
     grid = {"train_fraction": plan.train_fractions}
     rows = swept("claim3-train-fraction", grid, suffix=UNMIRRORED)
@@ -136,7 +138,7 @@ def run_claims(
     decisions.append(claim_sharpness(measured, control_text))
     grid = {"init_scale": plan.init_scales, "weight_decay": plan.phase_weight_decays}
     rows = swept("claim5-init-scale", grid)
-    decisions.append(claim_init_scale(rows, base.weight_decay, budget))
+    decisions.append(claim_init_scale(rows, base_wd, budget))
     decide(decisions, plan.alpha)
     diverged = sum(r["status"] == "diverged" for r in every_run)
     text = report_markdown(plan, decisions, diverged, len(every_run))
