@@ -4,6 +4,7 @@ markers are missing, repeated or out of order refused before any run."""
 import pytest
 
 from gptlab.cli import main as cli
+from gptlab.config import ConfigError
 from gptlab.experiments.grokking.claims.report import README_BEGIN, README_END, update_readme
 
 
@@ -13,7 +14,7 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     update_readme(readme, "| new |")
     assert readme.read_text() == f"intro\n{README_BEGIN}\n| new |\n{README_END}\noutro\n"
     (tmp_path / "plain.md").write_text("no markers")
-    with pytest.raises(ValueError, match="no grok-claims markers"):
+    with pytest.raises(ConfigError, match="no grok-claims markers"):
         update_readme(tmp_path / "plain.md", "| new |")
 
 
@@ -48,6 +49,6 @@ def test_readme_markers_out_of_order_missing_or_repeated_are_refused_up_front(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not out.exists()
-    with pytest.raises(ValueError, match=message):  # the same check when the table is written
+    with pytest.raises(ConfigError, match=message):  # the same check when the table is written
         update_readme(readme, "| new |")
     assert readme.read_text() == text

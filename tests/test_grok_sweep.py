@@ -14,7 +14,7 @@ import pytest
 from helpers import files, refusal
 
 from gptlab import cli
-from gptlab.config import flat_value, replace_flat
+from gptlab.config import ConfigError, flat_value, replace_flat
 from gptlab.experiments.grokking import run as grok
 from gptlab.experiments.grokking.sweep import Task, collect, parse_grid, plan, summarize, sweep
 from gptlab.train.run_folder import RunFolder
@@ -45,7 +45,7 @@ def test_grid_values_take_the_type_of_their_field():
     ],
 )
 def test_bad_grid_specs_name_the_problem(spec, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_grid([spec])
 
 
@@ -55,7 +55,7 @@ def test_bad_values_stop_the_sweep_before_any_run(tmp_path, capsys):
     assert cli.main(argv + ["--out", str(out)]) == 2
     assert "train_fraction = 1.5" in capsys.readouterr().err
     assert not out.exists()
-    with pytest.raises(ValueError, match="--seeds 0"):
+    with pytest.raises(ConfigError, match="--seeds 0"):
         plan(SMOKE, {}, 0, 10, out)
 
 

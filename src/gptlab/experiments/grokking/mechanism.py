@@ -28,7 +28,7 @@ from gptlab.analysis.fourier import (
 )
 from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
-from gptlab.config import flat_value
+from gptlab.config import ConfigError, flat_value
 from gptlab.data.modular import ModularSplit, all_pairs
 from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model, check_config
 from gptlab.experiments.options import command_parser, read_run_config
@@ -39,13 +39,13 @@ KEY_SHARE = 0.99  # share of the logits' (x + y)-frequency energy the key freque
 
 def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dict]]:
     """The run's config, and its snapshot epochs and state dicts in epoch order; a
-    ValueError naming the folder or file for anything that is not a grok run's snapshots."""
+    ConfigError naming the folder or file for anything that is not a grok run's snapshots."""
     config = read_run_config(Path(run_dir), GrokConfig, "run folder")
     check_config(config)
     run = RunFolder(run_dir)
     paths = sorted((run.path / "snapshots").glob("epoch_*.pt"), key=snapshot_epoch)
     if not paths:
-        raise ValueError(f"{run.path} has no snapshots: run it with --snapshot-every N")
+        raise ConfigError(f"{run.path} has no snapshots: run it with --snapshot-every N")
     with torch.device("meta"):  # the shapes the config implies, without allocating
         expected = build_model(config, flat_value(config, "p") + 1).state_dict()
     states = [check_state_shapes(expected, load_snapshot(p), p) for p in paths]
@@ -57,14 +57,14 @@ def snapshot_epoch(path: Path) -> int:
     try:
         return int(path.stem.split("_")[1])
     except ValueError:
-        raise ValueError(f"{path}: not a snapshot name (epoch_N.pt)") from None
+        raise ConfigError(f"{path}: not a snapshot name (epoch_N.pt)") from None
 
 
 def load_snapshot(path: Path) -> dict[str, torch.Tensor]:
     """A snapshot's state dict, loaded as safely as a checkpoint (tensors only)."""
     state = load_safely(path, kind="snapshot")
     if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a snapshot: it holds a {type(state).__name__}")
+        raise ConfigError(f"{path} is not a snapshot: it holds a {type(state).__name__}")
     return state
 
 
@@ -122,7 +122,7 @@ def fourier_over_training(
     energy (a fixed count left real frequencies out)."""
     operation, p = flat_value(config, "operation"), flat_value(config, "p")
     if operation != "add":
-        raise ValueError(f"Fourier progress measures are for 'add', not {operation!r}")
+        raise ConfigError(f"Fourier progress measures are for 'add', not {operation!r}")
     data = build_data(config)
     model = build_model(config, data.vocab_size).eval()
     mask = train_mask(data)
@@ -269,4 +269,4 @@ def check_options(lanczos_steps: int, trace_samples: int, resolution: int) -> No
         ("--resolution", resolution, 2),  # a grid needs two points per axis
     ):
         if value < low:
-            raise ValueError(f"{option} {value} must be >= {low}")
+            raise ConfigError(f"{option} {value} must be >= {low}")

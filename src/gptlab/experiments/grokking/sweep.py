@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import proportion_ci
 from gptlab.analysis.survival import censored_median_ci
-from gptlab.config import check_finite, flat_names, flat_value, owner, replace_flat
+from gptlab.config import ConfigError, check_finite, flat_names, flat_value, owner, replace_flat
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
 from gptlab.experiments.grokking.run import (
     GENERALIZED,
@@ -73,7 +73,7 @@ class Task:
 
 
 def parse_value(text: str, field_type: Any, name: str) -> Any:
-    """``text`` as a value of the config field's type, or a ValueError naming the field."""
+    """``text`` as a value of the config field's type, or a ConfigError naming the field."""
     if typing.get_origin(field_type) is typing.Literal:  # a choice: --help lists them
         return parse_choice(text, typing.get_args(field_type), name)
     try:
@@ -84,8 +84,8 @@ def parse_value(text: str, field_type: Any, name: str) -> Any:
         if field_type in (int, float, str):
             return field_type(text)
     except ValueError:
-        raise ValueError(f"--grid {name}: {text!r} is not a valid {field_type.__name__}") from None
-    raise ValueError(f"--grid {name}: fields of type {field_type} cannot be swept")
+        raise ConfigError(f"--grid {name}: {text!r} is not a valid {field_type.__name__}") from None
+    raise ConfigError(f"--grid {name}: fields of type {field_type} cannot be swept")
 
 
 def parse_choice(text: str, choices: tuple[Any, ...], name: str) -> Any:
@@ -93,7 +93,7 @@ def parse_choice(text: str, choices: tuple[Any, ...], name: str) -> Any:
     for choice in choices:
         if text == str(choice):
             return choice
-    raise ValueError(f"--grid {name}: {text!r} is not one of {', '.join(map(str, choices))}")
+    raise ConfigError(f"--grid {name}: {text!r} is not one of {', '.join(map(str, choices))}")
 
 
 def parse_grid(specs: Sequence[str], base: GrokConfig | None = None) -> dict[str, list[Any]]:
@@ -105,16 +105,16 @@ def parse_grid(specs: Sequence[str], base: GrokConfig | None = None) -> dict[str
         name, sep, values = spec.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not values.strip():
-            raise ValueError(f"--grid {spec!r}: expected FIELD=v1,v2,...")
+            raise ConfigError(f"--grid {spec!r}: expected FIELD=v1,v2,...")
         if name in SET_BY_OPTIONS:
-            raise ValueError(f"--grid {name}: set it with {SET_BY_OPTIONS[name]} instead")
+            raise ConfigError(f"--grid {name}: set it with {SET_BY_OPTIONS[name]} instead")
         if name not in hints:
-            raise ValueError(f"--grid {name}: no such GrokConfig field; known: {sorted(hints)}")
+            raise ConfigError(f"--grid {name}: no such GrokConfig field; known: {sorted(hints)}")
         if name in grid:
-            raise ValueError(f"--grid {name} given twice")
+            raise ConfigError(f"--grid {name} given twice")
         parsed = [parse_value(v.strip(), hints[name], name) for v in values.split(",")]
         if len(set(parsed)) != len(parsed):
-            raise ValueError(f"--grid {name}: repeated values in {values!r}")
+            raise ConfigError(f"--grid {name}: repeated values in {values!r}")
         grid[name] = parsed
     return grid
 
@@ -132,9 +132,9 @@ def plan(
     """Every (grid point, seed), each config checked (and its data split built) up front so
     that a bad value stops the sweep before any training."""
     if seeds < 1:
-        raise ValueError(f"--seeds {seeds} must be >= 1")
+        raise ConfigError(f"--seeds {seeds} must be >= 1")
     if max_epochs < 1:
-        raise ValueError(f"--max-epochs {max_epochs} must be >= 1")
+        raise ConfigError(f"--max-epochs {max_epochs} must be >= 1")
     fixed = {**QUIET, **{k: v[0] for k, v in grid.items() if len(v) == 1}, "epochs": max_epochs}
     axes = {k: v for k, v in grid.items() if len(v) > 1}
     base = replace_flat(base, **fixed)
@@ -159,7 +159,7 @@ def check_folder_names(tasks: Sequence[Task]) -> None:
         for name in task.run_dir.parts:
             size = len(os.fsencode(name))
             if size > NAME_MAX:
-                raise ValueError(
+                raise ConfigError(
                     f"run folder name {name[:40]}... is {size} bytes, over the {NAME_MAX} a "
                     "file system allows; use fewer or shorter --grid values or a shorter --out"
                 )
@@ -392,9 +392,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: runs/grok-sweep-...")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers {args.workers} must be >= 1")
+        raise ConfigError(f"--workers {args.workers} must be >= 1")
     if not 0 < args.threshold <= 1:  # nan fails this too
-        raise ValueError(f"--threshold {args.threshold} must lie in (0, 1]")
+        raise ConfigError(f"--threshold {args.threshold} must lie in (0, 1]")
     grid = parse_grid(args.grid)
     check_grid(PRESETS[args.preset], grid)
     out = args.out or default_run_dir("grok-sweep")

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gptlab.config import ConfigError
 from gptlab.experiments.executor import resumable, resume_command
 from gptlab.experiments.grokking import sweep as grok_sweep
 from gptlab.experiments.grokking.claims.plan import PLANS
@@ -84,7 +85,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers {args.workers} must be >= 1")
+        raise ConfigError(f"--workers {args.workers} must be >= 1")
     check_out_dir(args.out)
     with resumable(resume_command("grok-claims", argv, args.out), grok_sweep.run_folder_name):
         print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))

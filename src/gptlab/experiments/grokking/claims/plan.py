@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from gptlab.config import flat_value, replace_flat
+from gptlab.config import ConfigError, flat_value, replace_flat
 from gptlab.experiments.grokking.run import GENERALIZED, PRESETS, GrokConfig
 
 
@@ -42,12 +42,12 @@ class ClaimsPlan:
             ("phase_weight_decays", self.phase_weight_decays, weight_decay),
         ):
             if value not in values:
-                raise ValueError(f"plan: {name} {values} must include {value:g}")
+                raise ConfigError(f"plan: {name} {values} must include {value:g}")
         for name in ("d_models", "train_fractions", "init_scales"):
             if len(getattr(self, name)) < 2:
-                raise ValueError(f"plan: {name} needs at least two values")
+                raise ConfigError(f"plan: {name} needs at least two values")
         if not min(self.d_models) < d_model < max(self.d_models):
-            raise ValueError(
+            raise ConfigError(
                 f"plan: d_models {self.d_models} must reach below and above the base's "
                 f"{d_model} (claim 2 compares both ends with it)"
             )

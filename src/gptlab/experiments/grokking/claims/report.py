@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gptlab.config import flat_value
+from gptlab.config import ConfigError, flat_value
 from gptlab.experiments.grokking.claims.decide import Decision
 from gptlab.experiments.grokking.claims.plan import ClaimsPlan
 from gptlab.experiments.grokking.claims.rows import pfmt
@@ -83,23 +83,23 @@ def check_readme(path: Path) -> str:
     """The README's text, if it holds each grok-claims marker once, begin before end: checked
     before the runs and again when the table is written (the file may change meanwhile)."""
     if not path.is_file():
-        raise ValueError(f"--readme {path}: no such file")
+        raise ConfigError(f"--readme {path}: no such file")
     try:
         text = path.read_text()
     except UnicodeDecodeError:
-        raise ValueError(f"--readme {path}: not UTF-8 text") from None
+        raise ConfigError(f"--readme {path}: not UTF-8 text") from None
     begins, ends = text.count(README_BEGIN), text.count(README_END)
     if not begins and not ends:
-        raise ValueError(
+        raise ConfigError(
             f"--readme {path}: no grok-claims markers ({README_BEGIN} ... {README_END})"
         )
     if begins != 1 or ends != 1:
-        raise ValueError(
+        raise ConfigError(
             f"--readme {path}: each grok-claims marker must appear once, found the begin "
             f"marker {begins} and the end marker {ends} times"
         )
     if text.index(README_END) < text.index(README_BEGIN):
-        raise ValueError(f"--readme {path}: the grok-claims end marker comes before the begin one")
+        raise ConfigError(f"--readme {path}: the grok-claims end marker comes before the begin one")
     return text
 
 
