@@ -166,6 +166,22 @@ def test_a_run_that_breaks_down_again_has_not_generalized(tmp_path):
     assert collected["dips_after_generalizing"] == 1
 
 
+def test_a_sweep_written_with_the_old_names_gets_its_csvs_rewritten(tmp_path):
+    """Rows are read back from the run folders, never from sweep.csv: the CSVs of a sweep
+    from when generalized_epoch named the stable epoch are rewritten with today's names."""
+    grid = parse_grid(["weight_decay=0,1"])
+    sweep(SMOKE, grid, seeds=1, max_epochs=2, out=tmp_path, workers=1)
+    old = "weight_decay,seed,status,memorized_epoch,generalized_epoch,first_generalized_epoch\n"
+    (tmp_path / "sweep.csv").write_text(old)
+    sweep(SMOKE, grid, seeds=1, max_epochs=2, out=tmp_path, workers=1)
+    header = (tmp_path / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert "first_generalized_epoch" not in header
+    assert header[4:6] == ["generalized_epoch", "stable_generalized_epoch"]
+    summary = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
+    assert "median_stable_generalized_epoch" in summary
+    assert "median_generalized_epoch" not in summary
+
+
 SMALL = ["grok-sweep", "--preset", "smoke", "--seeds", "1", "--workers", "1"]
 
 
