@@ -12,12 +12,14 @@ al. (2023) do: early on the circuit is faint, and its frequencies are only known
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import tyro
 
 from gptlab.analysis.fourier import (
     excluded_loss,
@@ -31,7 +33,7 @@ from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_pl
 from gptlab.config import ConfigError, flat_value
 from gptlab.data.modular import ModularSplit, all_pairs
 from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model, check_config
-from gptlab.experiments.options import command_parser, read_run_config
+from gptlab.experiments.options import parse_options, read_run_config
 from gptlab.train.run_folder import RunFolder, check_state_shapes, load_safely, write_json
 
 KEY_SHARE = 0.99  # share of the logits' (x + y)-frequency energy the key frequencies hold
@@ -237,26 +239,33 @@ def epoch_index(epochs: list[int], epoch: int | None) -> int | None:
     return int(before) if before >= 0 else None
 
 
+@dataclass
+class MechanismOptions:
+    """``gptlab grok-mechanism``'s options."""
+
+    run_dir: Annotated[Path, tyro.conf.Positional, tyro.conf.arg(metavar="run_dir")]
+    """a gptlab grok run saved with --snapshot-every N"""
+    lanczos_steps: int = 20
+    """Lanczos steps for the top Hessian eigenvalue"""
+    trace_samples: int = 10
+    """Hutchinson samples for the Hessian trace"""
+    resolution: int = 21
+    """trajectory grid size"""
+
+
 def main(argv: list[str]) -> int:
-    parser = command_parser(
+    options = parse_options(
+        argv,
+        MechanismOptions,
         "gptlab grok-mechanism",
         "Sharpness, Fourier progress measures and the trajectory landscape of a "
         "grokking run saved with --snapshot-every N.",
     )
-    parser.add_argument(
-        "run_dir", type=Path, help="a gptlab grok run saved with --snapshot-every N"
+    check_options(options.lanczos_steps, options.trace_samples, options.resolution)
+    result = analyze(
+        options.run_dir, options.lanczos_steps, options.trace_samples, options.resolution
     )
-    parser.add_argument(
-        "--lanczos-steps", type=int, default=20, help="Lanczos steps for the top Hessian eigenvalue"
-    )
-    parser.add_argument(
-        "--trace-samples", type=int, default=10, help="Hutchinson samples for the Hessian trace"
-    )
-    parser.add_argument("--resolution", type=int, default=21, help="trajectory grid size")
-    args = parser.parse_args(argv)
-    check_options(args.lanczos_steps, args.trace_samples, args.resolution)
-    result = analyze(args.run_dir, args.lanczos_steps, args.trace_samples, args.resolution)
-    print(f"{args.run_dir}/mechanism.json, plots in {args.run_dir}/plots/")
+    print(f"{options.run_dir}/mechanism.json, plots in {options.run_dir}/plots/")
     if "fourier" in result:
         print(f"key frequencies: {result['fourier']['key_frequencies']}")
     return 0

@@ -20,20 +20,21 @@ import functools
 import itertools
 import json
 import os
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+import tyro
 from tqdm.auto import tqdm
 
 from gptlab.analysis.stability import generalization_stability
 from gptlab.analysis.statistics import proportion_ci
 from gptlab.analysis.survival import censored_median_ci
-from gptlab.config import ConfigError, check_finite, flat_names, flat_value, owner, replace_flat
+from gptlab.config import ConfigError, flat_value, replace_flat
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
+from gptlab.experiments.grokking.grid import check_grid, parse_grid
 from gptlab.experiments.grokking.run import (
     GENERALIZED,
     PRESETS,
@@ -46,10 +47,9 @@ from gptlab.experiments.options import (
     check_existing_run,
     check_out_dir,
     check_same_settings,
-    command_parser,
+    parse_options,
 )
 from gptlab.train.lifecycle import result_or_divergence
-from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir, read_json_object, write_json
 
 QUIET = {
@@ -58,7 +58,6 @@ QUIET = {
     "histogram_every": 0,
     "attention_every": 0,
 }
-SET_BY_OPTIONS = {"seed": "--seeds", "epochs": "--max-epochs"}
 NAME_MAX = 255  # bytes in one file or folder name (ext4, xfs, btrfs, tmpfs)
 SAME_RUNS = ("grid", "seeds", "max_epochs")  # sweep.json's keys that decide its runs
 Runner = Callable[..., dict[str, Any]]  # run_grok's signature
@@ -70,60 +69,6 @@ class Task:
     seed: int
     config: GrokConfig
     run_dir: Path
-
-
-def parse_value(text: str, field_type: Any, name: str) -> Any:
-    """``text`` as a value of the config field's type, or a ConfigError naming the field."""
-    if typing.get_origin(field_type) is typing.Literal:  # a choice: --help lists them
-        return parse_choice(text, typing.get_args(field_type), name)
-    try:
-        if field_type is bool:
-            if text.lower() not in ("true", "false"):
-                raise ValueError
-            return text.lower() == "true"
-        if field_type in (int, float, str):
-            return field_type(text)
-    except ValueError:
-        raise ConfigError(f"--grid {name}: {text!r} is not a valid {field_type.__name__}") from None
-    raise ConfigError(f"--grid {name}: fields of type {field_type} cannot be swept")
-
-
-def parse_choice(text: str, choices: tuple[Any, ...], name: str) -> Any:
-    """The choice of a ``Literal`` field that ``text`` names."""
-    for choice in choices:
-        if text == str(choice):
-            return choice
-    raise ConfigError(f"--grid {name}: {text!r} is not one of {', '.join(map(str, choices))}")
-
-
-def parse_grid(specs: Sequence[str], base: GrokConfig | None = None) -> dict[str, list[Any]]:
-    """``["FIELD=v1,v2", ...]`` -> ``{FIELD: [v1, v2]}`` with values of the field's type;
-    FIELD is a flat field name of ``base`` (default: GrokConfig's defaults)."""
-    hints = field_types(GrokConfig() if base is None else base)
-    grid: dict[str, list[Any]] = {}
-    for spec in specs:
-        name, sep, values = spec.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or not values.strip():
-            raise ConfigError(f"--grid {spec!r}: expected FIELD=v1,v2,...")
-        if name in SET_BY_OPTIONS:
-            raise ConfigError(f"--grid {name}: set it with {SET_BY_OPTIONS[name]} instead")
-        if name not in hints:
-            raise ConfigError(f"--grid {name}: no such GrokConfig field; known: {sorted(hints)}")
-        if name in grid:
-            raise ConfigError(f"--grid {name} given twice")
-        parsed = [parse_value(v.strip(), hints[name], name) for v in values.split(",")]
-        if len(set(parsed)) != len(parsed):
-            raise ConfigError(f"--grid {name}: repeated values in {values!r}")
-        grid[name] = parsed
-    return grid
-
-
-def field_types(config: GrokConfig) -> dict[str, Any]:
-    """Each field's flat name (``--grid weight_decay=...``), with its annotated type."""
-    return {
-        name: typing.get_type_hints(type(owner(config, name)))[name] for name in flat_names(config)
-    }
 
 
 def plan(
@@ -350,65 +295,66 @@ def sweep(
     return table
 
 
-def check_grid(base: GrokConfig, grid: dict[str, list[Any]]) -> None:
-    """What ``plan``'s per-point ``check_config`` does not see: nan/inf values and devices
-    (a bad one would otherwise fail in every worker, after the sweep folder is written)."""
-    for name, values in grid.items():
-        for value in values:
-            check_finite(replace_flat(base, **{name: value}))
-    for device in grid.get("device", [flat_value(base, "device")]):
-        pick_device(device)
-
-
 def run_folder_name(task: Task) -> str:
     return str(task.run_dir)
 
 
+PresetName = Literal[tuple(sorted(PRESETS))]  # the presets' names: choices --help lists
+
+
+@dataclass
+class SweepOptions:
+    """``gptlab grok-sweep``'s options."""
+
+    max_epochs: int
+    """budget of every run"""
+    grid: Annotated[
+        tuple[str, ...], tyro.conf.UseAppendAction, tyro.conf.arg(metavar="FIELD=v1,v2,...")
+    ] = ()
+    """a GrokConfig field and its values, one --grid per axis (one value: fixed); none: preset"""
+    seeds: int = 3
+    """seeds 0..K-1 per grid point"""
+    preset: PresetName = "grok"
+    """the config the grid varies"""
+    threshold: float = GENERALIZED
+    """test accuracy that counts as generalized"""
+    workers: int | None = None
+    """default: one per core"""
+    ray: Annotated[str | None, tyro.conf.arg(metavar="ADDRESS")] = None
+    """run on a Ray cluster"""
+    out: Path | None = None
+    """default: runs/grok-sweep-..."""
+
+    def check(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers {self.workers} must be >= 1")
+        if not 0 < self.threshold <= 1:  # nan fails this too
+            raise ConfigError(f"--threshold {self.threshold} must lie in (0, 1]")
+
+
 def main(argv: list[str]) -> int:
-    parser = command_parser(
-        "gptlab grok-sweep", "Grokking runs over a grid of GrokConfig values x seeds, in parallel."
+    options = parse_options(
+        argv,
+        SweepOptions,
+        "gptlab grok-sweep",
+        "Grokking runs over a grid of GrokConfig values x seeds, in parallel.",
     )
-    parser.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="FIELD=v1,v2,...",
-        help="a GrokConfig field and its values; repeat for more axes (one value = fixed); "
-        "none: the preset alone",
-    )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..K-1 per grid point")
-    parser.add_argument("--max-epochs", type=int, required=True, help="budget of every run")
-    parser.add_argument(
-        "--preset", choices=sorted(PRESETS), default="grok", help="the config the grid varies"
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=GENERALIZED,
-        help="test accuracy that counts as generalized",
-    )
-    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
-    parser.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster")
-    parser.add_argument("--out", type=Path, default=None, help="default: runs/grok-sweep-...")
-    args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers} must be >= 1")
-    if not 0 < args.threshold <= 1:  # nan fails this too
-        raise ConfigError(f"--threshold {args.threshold} must lie in (0, 1]")
-    grid = parse_grid(args.grid)
-    check_grid(PRESETS[args.preset], grid)
-    out = args.out or default_run_dir("grok-sweep")
+    options.check()
+    base = PRESETS[options.preset]
+    grid = parse_grid(options.grid, base)
+    check_grid(base, grid)
+    out = options.out or default_run_dir("grok-sweep")
     check_out_dir(out)
     with resumable(resume_command("grok-sweep", argv, out), run_folder_name):
         table = sweep(
-            PRESETS[args.preset],
+            base,
             grid,
-            args.seeds,
-            args.max_epochs,
+            options.seeds,
+            options.max_epochs,
             out,
-            args.workers,
-            ray_address=args.ray,
-            threshold=args.threshold,
+            options.workers,
+            ray_address=options.ray,
+            threshold=options.threshold,
         )
     for row in table:
         print(

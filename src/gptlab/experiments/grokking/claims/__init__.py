@@ -50,43 +50,48 @@ Modules: :mod:`.plan` (which runs), :mod:`.rows` (reading a sweep's runs), :mod:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gptlab.config import ConfigError
 from gptlab.experiments.executor import resumable, resume_command
 from gptlab.experiments.grokking import sweep as grok_sweep
 from gptlab.experiments.grokking.claims.plan import PLANS
 from gptlab.experiments.grokking.claims.run import run_claims
-from gptlab.experiments.options import check_out_dir, command_parser
+from gptlab.experiments.options import check_out_dir, parse_options
+
+Scale = Literal[tuple(sorted(PLANS))]  # the plans' names: choices --help lists
+
+
+@dataclass
+class ClaimsOptions:
+    """``gptlab grok-claims``' options."""
+
+    scale: Scale = "cpu"
+    """cpu: the grok preset (p 47); gpu: the brief's sizes (p 97, d_ff 1024)"""
+    out: Path = Path("runs/grok-claims")
+    """output folder"""
+    workers: int | None = None
+    """default: one per core"""
+    readme: Path | None = None
+    """also write the verdict table between this file's grok-claims markers"""
 
 
 def main(argv: list[str]) -> int:
-    parser = command_parser(
+    options = parse_options(
+        argv,
+        ClaimsOptions,
         "gptlab grok-claims",
-        "Decide the brief's four claims about grokking, and init scale as a fifth axis:\n"
-        "8 seeds per grid point, log-rank and Fisher tests, sharpness at equal training loss\n"
-        "against two controls. Took 37 min at --scale cpu on a 2-core CPU (2026-12-05; see\n"
-        "docs/grokking.md); finished runs and measures are reused, so an interrupted call\n"
+        "Decide the brief's four claims about grokking, and init scale as a fifth axis: "
+        "8 seeds per grid point, log-rank and Fisher tests, sharpness at equal training loss "
+        "against two controls. Took 37 min at --scale cpu on a 2-core CPU (2026-12-05; see "
+        "docs/grokking.md); finished runs and measures are reused, so an interrupted call "
         "resumes.",
     )
-    parser.add_argument(
-        "--scale",
-        choices=sorted(PLANS),
-        default="cpu",
-        help="cpu: the grok preset (p 47); gpu: the brief's sizes (p 97, d_ff 1024)",
-    )
-    parser.add_argument("--out", type=Path, default=Path("runs/grok-claims"), help="output folder")
-    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
-    parser.add_argument(
-        "--readme",
-        type=Path,
-        default=None,
-        help="also write the verdict table between this file's grok-claims markers",
-    )
-    args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers} must be >= 1")
-    check_out_dir(args.out)
-    with resumable(resume_command("grok-claims", argv, args.out), grok_sweep.run_folder_name):
-        print(run_claims(PLANS[args.scale], args.out, args.workers, args.readme))
+    if options.workers is not None and options.workers < 1:
+        raise ConfigError(f"--workers {options.workers} must be >= 1")
+    check_out_dir(options.out)
+    with resumable(resume_command("grok-claims", argv, options.out), grok_sweep.run_folder_name):
+        print(run_claims(PLANS[options.scale], options.out, options.workers, options.readme))
     return 0
