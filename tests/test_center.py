@@ -31,13 +31,13 @@ def test_presets_match_the_issue():
 
 def test_variants_and_flags_combine():
     qk = centering_config(CenterConfig(variant="full_centered"))
-    assert (qk.qk, qk.block, qk.final, qk.mode) == (True, False, True, "simple")
+    assert (qk.sites, qk.mode) == (("q", "k", "final"), "simple")
     momentum = centering_config(CenterConfig(variant="momentum_centered"))
-    assert (momentum.final, momentum.mode) == (True, "momentum")
+    assert (momentum.sites, momentum.mode) == (("final",), "momentum")
     custom = centering_config(
         CenterConfig(variant="qk_centered", center_block=True, centering_mode="adaptive")
     )
-    assert (custom.qk, custom.block, custom.final, custom.mode) == (True, True, False, "adaptive")
+    assert (custom.sites, custom.mode) == (("q", "k", "block"), "adaptive")
 
 
 def test_a_run_writes_the_whole_run_folder(tmp_path, tiny_center_config):

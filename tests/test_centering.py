@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from gptlab.experiments.centering.variants import PLACEMENTS
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig, VectorCentering
 from gptlab.nn.centering import PrefixCenterNormalize, strict_prefix_mean
 
@@ -63,7 +64,7 @@ def test_output_length_is_the_requested_norm_per_last_dimension():
         ("momentum", []),
     ],
 )
-@pytest.mark.parametrize("placement", ["qk", "block", "final"])
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_every_learnable_parameter_of_every_mode_gets_a_gradient(mode, learned, placement):
     torch.manual_seed(0)
     config = TransformerConfig(
@@ -72,15 +73,16 @@ def test_every_learnable_parameter_of_every_mode_gets_a_gradient(mode, learned, 
         n_layer=2,
         n_head=2,
         n_embd=16,
-        centering=CenteringConfig(mode=mode, **{placement: True}),
+        centering=CenteringConfig(PLACEMENTS[placement].sites, mode),
     )
     model = Transformer(config)
     idx = torch.randint(0, 11, (3, 8))
     model(idx, idx)[1].backward()
     names = [n for n, _ in model.named_parameters() if n.split(".")[-1] in learned]
-    if placement == "qk":
+    temperature = {"q", "k"} & set(PLACEMENTS[placement].sites)
+    if temperature:
         names += [n for n, _ in model.named_parameters() if n.endswith("log_temperature")]
-    assert len(names) >= (1 if learned or placement == "qk" else 0)
+    assert len(names) >= (1 if learned or temperature else 0)
     for name, p in model.named_parameters():
         if name in names:
             assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -88,7 +90,7 @@ def test_every_learnable_parameter_of_every_mode_gets_a_gradient(mode, learned, 
 
 def test_qk_temperature_starts_at_sqrt_head_size():
     config = TransformerConfig(
-        vocab_size=11, block_size=8, n_head=2, n_embd=32, centering=CenteringConfig(qk=True)
+        vocab_size=11, block_size=8, n_head=2, n_embd=32, centering=CenteringConfig(("q", "k"))
     )
     attention = Transformer(config).blocks[0].attn
     torch.testing.assert_close(attention.log_temperature.exp(), torch.full((2, 1, 1), 4.0))

@@ -17,11 +17,11 @@ from gptlab.experiments.centering.run import (
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 
 
-def model(n_layer=2, n_head=2, **centering) -> Transformer:
+def model(*sites, n_layer=2, n_head=2, **centering) -> Transformer:
     torch.manual_seed(0)
     config = TransformerConfig(
         vocab_size=11, block_size=8, n_layer=n_layer, n_head=n_head, n_embd=8,
-        centering=CenteringConfig(**centering),
+        centering=CenteringConfig(sites, **centering),
     )  # fmt: skip
     return Transformer(config)
 
@@ -31,7 +31,7 @@ def tokens(batch=3, length=8) -> torch.Tensor:
 
 
 def test_every_centering_module_temperature_and_layer_is_named():
-    stats = centering_statistics(model(qk=True, final=True, mode="adaptive"), tokens())
+    stats = centering_statistics(model("q", "k", "final", mode="adaptive"), tokens())
     for layer in (0, 1):
         for kind in ("q", "k"):
             assert f"center_ratio/blocks.{layer}.attn.{kind}_centering" in stats
@@ -45,7 +45,7 @@ def test_every_centering_module_temperature_and_layer_is_named():
 
 
 def test_center_ratio_is_strength_times_center_over_vector_norm():
-    m = model(final=True, mode="learnable_center", strength=0.5)
+    m = model("final", mode="learnable_center", strength=0.5)
     center = torch.arange(8.0)
     m.final_centering.center.data.copy_(center)
     recorded = {}
@@ -56,15 +56,15 @@ def test_center_ratio_is_strength_times_center_over_vector_norm():
     assert stats["center_ratio/final_centering"] == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("centering", [dict(qk=True, strength=0.0), dict(qk=True, mode="momentum")])
+@pytest.mark.parametrize("centering", [dict(strength=0.0), dict(mode="momentum")])
 def test_a_control_or_an_unfed_momentum_center_removes_nothing(centering):
-    stats = centering_statistics(model(**centering), tokens())
+    stats = centering_statistics(model("q", "k", **centering), tokens())
     ratios = [v for k, v in stats.items() if k.startswith("center_ratio/")]
     assert len(ratios) == 4 and all(r == 0.0 for r in ratios)
 
 
 def test_measuring_leaves_mode_and_momentum_state_alone():
-    m = model(final=True, mode="momentum").train()
+    m = model("final", mode="momentum").train()
     m(tokens())  # one training forward: the running center moves
     before = {k: v.clone() for k, v in m.state_dict().items()}
     centering_statistics(m, tokens())
@@ -90,7 +90,7 @@ def test_every_centered_variant_has_a_strength_zero_control_with_its_placement()
             continue
         ours, theirs = (centering_config(CenterConfig(variant=v)) for v in (variant, control))
         assert theirs.strength == 0.0 and ours.strength == 1.0
-        assert (ours.qk, ours.block, ours.final) == (theirs.qk, theirs.block, theirs.final)
+        assert ours.sites == theirs.sites
     named = [v for v in VARIANTS if v not in ("baseline", "custom")]
     assert all(control_of(v) or v.endswith("_normalized") for v in named)
     assert {"qk_adaptive", "qk_learnable", "qk_momentum"} <= set(VARIANTS)

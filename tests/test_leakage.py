@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
+from gptlab.experiments.centering.variants import PLACEMENTS
 from gptlab.nn import CENTERING_MODES, CenteringConfig, Transformer, TransformerConfig
 
-PLACEMENTS = ["qk", "block", "final"]
 VOCAB, T = 13, 10
 
 
@@ -23,7 +23,7 @@ def trained_like(mode: str, placement: str) -> Transformer:
         n_layer=2,
         n_head=2,
         n_embd=16,
-        centering=CenteringConfig(mode=mode, strength=0.8, **{placement: True}),
+        centering=CenteringConfig(PLACEMENTS[placement].sites, mode, strength=0.8),
     )
     model = Transformer(config)
     with torch.no_grad():

@@ -35,7 +35,7 @@ def test_future_tokens_do_not_change_past_logits():
 
 
 def test_trace_matches_forward_and_exposes_every_head():
-    model = tiny(centering=CenteringConfig(qk=True, final=True))
+    model = tiny(centering=CenteringConfig(("q", "k", "final")))
     idx = torch.randint(0, 11, (2, 8))
     trace = model.trace(idx)
     torch.testing.assert_close(trace.logits, model(idx)[0], atol=1e-5, rtol=1e-5)
@@ -81,7 +81,7 @@ def test_generate_appends_tokens_with_batch_one():
 
 
 def test_generate_samples_in_eval_mode_and_restores_the_callers_mode():
-    centering = CenteringConfig(final=True, mode="momentum")
+    centering = CenteringConfig(("final",), mode="momentum")
     model = tiny(centering=centering, dropout=0.5)
     start = torch.zeros(1, 3, dtype=torch.long)
     expected = model.generate(start, 6, generator=torch.Generator().manual_seed(0))
@@ -95,8 +95,8 @@ def test_generate_samples_in_eval_mode_and_restores_the_callers_mode():
 
 @pytest.mark.parametrize(
     "centering",
-    [CenteringConfig(), CenteringConfig(qk=True), CenteringConfig(block=True, final=True)],
-    ids=["plain", "qk-centered", "block-final-centered"],
+    [CenteringConfig(), CenteringConfig(("q", "k", "v")), CenteringConfig(("block", "final"))],
+    ids=["plain", "qkv-centered", "block-final-centered"],
 )
 @pytest.mark.parametrize("fused", [True, False])
 def test_last_only_equals_the_full_forward_at_the_last_position(centering, fused):

@@ -10,31 +10,10 @@ a model learns to use its centering or to switch it off.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 
 from gptlab.nn import Transformer
 from gptlab.nn.centering import VectorCentering
-
-
-@contextlib.contextmanager
-def centering_inputs(model: Transformer) -> Iterator[dict[str, torch.Tensor]]:
-    """Inside the block, every forward records each centering module's input by name."""
-    inputs: dict[str, torch.Tensor] = {}
-    handles = [
-        module.register_forward_pre_hook(
-            lambda _, args, name=name: inputs.__setitem__(name, args[0].detach())
-        )
-        for name, module in model.named_modules()
-        if isinstance(module, VectorCentering)
-    ]
-    try:
-        yield inputs
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def attention_entropy(weights: torch.Tensor) -> float:
@@ -50,13 +29,12 @@ def centering_statistics(model: Transformer, idx: torch.Tensor) -> dict[str, flo
     was_training = model.training
     model.eval()
     try:
-        with centering_inputs(model) as inputs:
-            trace = model.trace(idx)
+        trace = model.trace(idx)
     finally:
         model.train(was_training)
     stats: dict[str, float] = {}
     modules = dict(model.named_modules())
-    for name, x in inputs.items():
+    for name, x in trace.centering_inputs.items():
         module: VectorCentering = modules[name]
         removed = module.strength.float() * module.current_center(x).float()
         ratio = removed.expand_as(x).norm(dim=-1) / x.float().norm(dim=-1).clamp_min(1e-12)
@@ -65,7 +43,7 @@ def centering_statistics(model: Transformer, idx: torch.Tensor) -> dict[str, flo
             stats[f"strength/{name}"] = module.strength.item()
     for i, block in enumerate(model.blocks):
         stats[f"attention_entropy/layer{i}"] = attention_entropy(trace.attention[i])
-        if block.attn.centered:
+        if block.attn.learned_temperature:
             for h, value in enumerate(block.attn.log_temperature.exp().flatten().tolist()):
                 stats[f"temperature/layer{i}/head{h}"] = value
     return stats

@@ -1,9 +1,10 @@
 """Vector centering with re-normalization: v' = v - s * c, v'' = v' / (||v'|| + eps).
 
-The center c must never look at information the model may not see. The seed took c as a
-mean over the batch (one sequence then depends on the others, and a batch of one vector
-centers itself to zero) or over the whole sequence (future tokens leak into the past).
-Here every mode is causal and batch-independent, and the same function in train and eval:
+The center c must never look at information the model may not see. The brief (the
+description this project started from) took c as a mean over the batch (one sequence then
+depends on the others, and a batch of one vector centers itself to zero) or over the whole
+sequence (future tokens leak into the past). Here every mode is causal and
+batch-independent, and the same function in train and eval:
 
 - ``simple``: c_t = mean of the vectors at positions < t of the same sequence (the strict
   past; c_1 = 0, so the first position is only re-normalized, never zeroed);
@@ -18,27 +19,35 @@ Q/K of shape (B, T, n_head, head_size) are centered per head.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
-CENTERING_MODES = ("simple", "adaptive", "learnable_center", "momentum")
+CenteringMode = Literal["simple", "adaptive", "learnable_center", "momentum"]
+CENTERING_MODES: tuple[str, ...] = typing.get_args(CenteringMode)
+# Where the transformer (nn/transformer.py) can center vectors: the queries, keys and values
+# of every attention layer (per head), the residual stream after every block, and the final
+# embeddings entering the LM head.
+SITES = ("q", "k", "v", "block", "final")
 
 
 @dataclass
 class CenteringConfig:
     """Which vectors are centered, and how."""
 
-    qk: bool = False  # queries and keys inside attention
-    block: bool = False  # the residual stream after each block
-    final: bool = False  # the final embeddings entering the LM head
+    sites: tuple[str, ...] = ()  # some of SITES; none = no centering
     mode: str = "simple"  # one of CENTERING_MODES
     strength: float = 1.0  # how much of the center is removed (0 = only re-normalize)
     eps: float = 1e-6
     momentum: float = 0.99  # EMA decay of the running center (mode "momentum")
 
     def __post_init__(self) -> None:
+        unknown = [site for site in self.sites if site not in SITES]
+        if unknown:
+            raise ValueError(f"centering sites {unknown} are not among {SITES}")
         if self.mode not in CENTERING_MODES:
             raise ValueError(f"centering mode {self.mode!r} is not one of {CENTERING_MODES}")
         if not 0.0 <= self.strength <= 1.0:
@@ -47,10 +56,6 @@ class CenteringConfig:
             raise ValueError(f"centering eps {self.eps} must be > 0")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"centering momentum {self.momentum} must lie in [0, 1)")
-
-    @property
-    def any(self) -> bool:
-        return self.qk or self.block or self.final
 
 
 def strict_prefix_mean(x: torch.Tensor) -> torch.Tensor:

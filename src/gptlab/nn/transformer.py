@@ -25,6 +25,19 @@ from gptlab.nn.dropout import Dropout, dropout
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
 QUERY_CHUNKS = 4  # explicit attention: see CausalSelfAttention._explicit_attention
+# The centering sites (``CenteringConfig.sites``) and the names of their modules: a site
+# that is not centered has no module and costs nothing.
+SITE_MODULES = {
+    "q": r"blocks\.\d+\.attn\.q_centering",
+    "k": r"blocks\.\d+\.attn\.k_centering",
+    "v": r"blocks\.\d+\.attn\.v_centering",
+    "block": r"blocks\.\d+\.centering",
+    "final": r"final_centering",
+}
+ATTENTION_SITES = ("q", "k", "v")
+# Centering there mixes positions after the last block's keys and values (q, k and v are
+# centered before the last-only slice), so a last-position forward must run them all.
+MIXING_SITES = ("block", "final")
 
 
 @dataclass
@@ -82,6 +95,21 @@ class Trace:
     residual: list[torch.Tensor] = field(default_factory=list)  # (B, T, C), after each block
     final_embedding: torch.Tensor | None = None  # (B, T, C), entering the LM head
     logits: torch.Tensor | None = None  # (B, T, vocab)
+    # what each centering module was given, by module name (``SITE_MODULES``), in the order
+    # of the forward pass
+    centering_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the same, by module, while the forward runs (``Transformer.trace`` names them)
+    centered: list[tuple[nn.Module, torch.Tensor]] = field(default_factory=list, repr=False)
+
+
+def center(module: nn.Module | None, x: torch.Tensor, trace: Trace | None) -> torch.Tensor:
+    """``x`` through a site's centering module, recorded in ``trace``; ``x`` itself where
+    the site is not centered."""
+    if module is None:
+        return x
+    if trace is not None:
+        trace.centered.append((module, x))
+    return module(x)
 
 
 def make_norm(config: TransformerConfig) -> nn.Module:
@@ -98,10 +126,14 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.fused = config.fused_attention
         self.resid_dropout = Dropout(config.dropout)
-        self.centered = config.centering.qk
-        if self.centered:
-            self.q_centering = VectorCentering((nh, hs), config.centering)
-            self.k_centering = VectorCentering((nh, hs), config.centering)
+        sites = config.centering.sites
+        for site in ATTENTION_SITES:
+            # q and k to unit length, v to RMS 1 per coordinate (length sqrt(hs))
+            norm = math.sqrt(hs) if site == "v" else 1.0
+            module = VectorCentering((nh, hs), config.centering, norm) if site in sites else None
+            setattr(self, f"{site}_centering", module)
+        self.learned_temperature = "q" in sites or "k" in sites
+        if self.learned_temperature:
             # Unit-length q and k make q.k a cosine in [-1, 1]; with the usual 1/sqrt(hs)
             # attention would stay almost uniform, so a learned per-head temperature replaces
             # it, starting at sqrt(hs) (logits in [-sqrt(hs), sqrt(hs)]).
@@ -119,9 +151,11 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head)  # (B, T, nh, hs)
         k = k.view(B, T, self.n_head, C // self.n_head)
         v = v.view(B, T, self.n_head, C // self.n_head)
-        if self.centered:
-            q = self.q_centering(q)  # before slicing: a query's center is its own past
-            k = self.k_centering(k)
+        # before slicing: a query's center is its own past
+        q = center(self.q_centering, q, trace)
+        k = center(self.k_centering, k, trace)
+        v = center(self.v_centering, v, trace)
+        if self.learned_temperature:
             scale = self.log_temperature.exp()
         else:
             scale = 1.0 / math.sqrt(C // self.n_head)
@@ -202,12 +236,7 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
-        # Re-normalized to length sqrt(C): every coordinate then has RMS 1, as after a LayerNorm.
-        self.centering = (
-            VectorCentering((config.n_embd,), config.centering, math.sqrt(config.n_embd))
-            if config.centering.block
-            else nn.Identity()
-        )
+        self.centering = residual_centering(config, "block")
 
     def forward(
         self, x: torch.Tensor, trace: Trace | None = None, last_only: bool = False
@@ -216,7 +245,15 @@ class Block(nn.Module):
         attended = self.attn(self.ln_1(x), trace, last_only)
         x = x[..., -attended.shape[-2] :, :] + attended
         x = x + self.mlp(self.ln_2(x))
-        return self.centering(x)
+        return center(self.centering, x, trace)
+
+
+def residual_centering(config: TransformerConfig, site: str) -> VectorCentering | None:
+    """The centering of residual-stream vectors at ``site``, if centered there: to length
+    sqrt(C), so that every coordinate has RMS 1, as after a LayerNorm."""
+    if site not in config.centering.sites:
+        return None
+    return VectorCentering((config.n_embd,), config.centering, math.sqrt(config.n_embd))
 
 
 def sinusoidal_positions(block_size: int, n_embd: int) -> torch.Tensor:
@@ -243,11 +280,7 @@ class Transformer(nn.Module):
         self.drop = Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = make_norm(config)
-        self.final_centering = (
-            VectorCentering((config.n_embd,), config.centering, math.sqrt(config.n_embd))
-            if config.centering.final
-            else nn.Identity()
-        )
+        self.final_centering = residual_centering(config, "final")
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
             self.wte.weight = self.lm_head.weight  # weight tying
@@ -287,7 +320,7 @@ class Transformer(nn.Module):
             x = block(x, trace, last_only and i == len(self.blocks) - 1)
             if trace is not None:
                 trace.residual.append(x)
-        x = self.final_centering(self.ln_f(x))
+        x = center(self.final_centering, self.ln_f(x), trace)
         if trace is not None:
             trace.final_embedding = x
         return self.lm_head(x)  # (B, T, vocab), or (B, 1, vocab) with last_only
@@ -305,8 +338,8 @@ class Transformer(nn.Module):
         outputs or final embeddings are centered: their center mixes positions.
         """
         last_only = last_only or (targets is not None and targets.dim() == 1)
-        centering = self.config.centering
-        skip = last_only and not (centering.block or centering.final)
+        mixing = set(MIXING_SITES) & set(self.config.centering.sites)
+        skip = last_only and not mixing
         logits = self._run(idx, None, skip)
         if last_only:
             logits = logits[..., -1:, :]
@@ -317,9 +350,12 @@ class Transformer(nn.Module):
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
     def trace(self, idx: torch.Tensor) -> Trace:
-        """Run the model and record attention weights, Q/K, the residual stream and logits."""
+        """Run the model and record attention weights, Q/K, the residual stream, what each
+        centering module was given, and the logits."""
         trace = Trace()
         trace.logits = self._run(idx, trace)
+        names = {module: name for name, module in self.named_modules()}
+        trace.centering_inputs = {names[module]: x for module, x in trace.centered}
         return trace
 
     @torch.no_grad()

@@ -26,8 +26,16 @@ import torch
 import tyro
 
 from gptlab.analysis.centering_stats import centering_statistics
-from gptlab.config import check_finite, check_types, from_dict, to_dict
+from gptlab.config import ConfigError, check_finite, check_types, from_dict, to_dict
 from gptlab.data.text import CharDataset, check_holdout_fraction, data_record, resolve_text_file
+from gptlab.experiments.centering.variants import (
+    VARIANTS,
+    control_of,  # noqa: F401  (re-exported: suite.py imports it from here)
+    placements,
+    placements_at,
+    sites_of,
+    variant_spec,
+)
 from gptlab.experiments.options import parse_run_request
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 from gptlab.train.distributed import (
@@ -37,7 +45,7 @@ from gptlab.train.distributed import (
     mean_across_processes,
     shutdown_distributed,
 )
-from gptlab.train.lifecycle import Counters, run_experiment
+from gptlab.train.lifecycle import Counters, Value, per_model, run_experiment
 from gptlab.train.memory import FLOAT_BYTES, check_fits, parameter_count
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import (
@@ -48,47 +56,6 @@ from gptlab.train.reproducibility import (
 )
 from gptlab.train.run_folder import RunFolder, check_state_shapes, read_json_object
 from gptlab.train.schedules import warmup_cosine_lr
-
-# What each named variant centers (VARIANT_DEFAULTS unless it says otherwise).
-# A "*_normalized" variant is its placement's control: the same unit length, temperature and
-# scale at strength 0, so "centered - normalized" is the effect of the centering alone.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "baseline": {},
-    "qk_centered": {"qk": True},
-    "qk_adaptive": {"qk": True, "mode": "adaptive"},
-    "qk_learnable": {"qk": True, "mode": "learnable_center"},
-    "qk_momentum": {"qk": True, "mode": "momentum"},
-    "qk_normalized": {"qk": True, "strength": 0.0},
-    "final_centered": {"final": True},
-    "momentum_centered": {"final": True, "mode": "momentum"},
-    "final_normalized": {"final": True, "strength": 0.0},
-    "block_centered": {"block": True},
-    "block_normalized": {"block": True, "strength": 0.0},
-    "full_centered": {"qk": True, "final": True},
-    "full_normalized": {"qk": True, "final": True, "strength": 0.0},
-    "custom": {},  # nothing until --center-qk/--center-block/--center-final say so
-}
-VARIANT_DEFAULTS = {"mode": "simple", "strength": 1.0}
-PLACEMENTS = ("qk", "block", "final")
-
-
-def variant_spec(variant: str) -> dict[str, Any]:
-    """The named variant's centering fields, its defaults filled in."""
-    return VARIANT_DEFAULTS | VARIANTS[variant]
-
-
-def placements(variant: str) -> tuple[str, ...]:
-    return tuple(p for p in PLACEMENTS if VARIANTS[variant].get(p))
-
-
-def control_of(variant: str) -> str | None:
-    """The named variant with the same placements at strength 0, for a centering variant."""
-    where = placements(variant)
-    if variant == "custom" or not where or variant_spec(variant)["strength"] == 0:
-        return None
-    controls = (n for n in VARIANTS if variant_spec(n)["strength"] == 0 and placements(n) == where)
-    return next(controls, None)
-
 
 DTYPES = ("auto", "float32", "bfloat16")
 
@@ -210,24 +177,26 @@ def centering_config(config: CenterConfig) -> CenteringConfig:
     """The variant's centering with the explicit flags applied on top."""
     if config.variant not in VARIANTS:
         raise ValueError(f"unknown variant {config.variant!r}; known: {list(VARIANTS)}")
-    fields = variant_spec(config.variant)
-    overrides = {
-        "mode": config.centering_mode,
-        "strength": config.centering_strength,
-        "qk": config.center_qk,
-        "block": config.center_block,
-        "final": config.center_final,
-    }
-    fields |= {k: v for k, v in overrides.items() if v is not None}
+    spec = variant_spec(config.variant)
+    where = set(placements(config.variant))
+    for name, center in (
+        ("qk", config.center_qk),
+        ("block", config.center_block),
+        ("final", config.center_final),
+    ):
+        if center is not None:
+            where = where | {name} if center else where - {name}
     return CenteringConfig(
-        **fields,
+        sites=sites_of(tuple(where)),
+        mode=config.centering_mode or spec.mode,
+        strength=spec.strength if config.centering_strength is None else config.centering_strength,
         eps=config.centering_eps,
         momentum=config.centering_momentum,
     )
 
 
 def describe_centering(centering: CenteringConfig) -> str:
-    places = [p for p in ("qk", "block", "final") if getattr(centering, p)]
+    places = placements_at(centering.sites)
     if not places:
         return "none"
     return f"{'+'.join(places)} ({centering.mode}, strength {centering.strength:g})"
@@ -447,6 +416,7 @@ class CenterRun:
 
     command, unit = "center", "iter"
     config_type = CenterConfig
+    retired_state = ("model_config",)  # the model is built from config.json, checked
     metrics_keys = ("iter", "train_loss", "val_loss")
 
     def __init__(
@@ -493,33 +463,33 @@ class CenterRun:
         )
         self.interval_time, self.interval_steps, self.lr = 0.0, 0, 0.0
 
-    def state_dicts(self) -> list[dict[str, Any]] | None:
-        rng_states = gather_to_main(rng_state(), self.context)  # every rank takes part
-        if not self.is_main:
-            return None
-        return [
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "rng": rng_states,  # one per rank: each process has its own dropout masks
-                "train_time": self.train_time,
-                "vocab": self.data.vocab.chars,
-                "model_config": to_dict(self.model_config),
-            }
-        ]
+    def components(self) -> dict[str, Value]:
+        """By name, in the order a resume restores them: the text's characters first (a
+        run must continue on its own text), then the RNG (a different number of processes
+        stops the run before anything changes)."""
+        return {
+            "vocab": Value(lambda: [self.data.vocab.chars], self.check_vocab),
+            # one per rank: each process has its own dropout masks; gathered by every rank
+            "rng": Value(
+                lambda: [gather_to_main(rng_state(), self.context)],
+                lambda states: set_rank_rng_state(
+                    states[0], self.context.rank, self.context.world_size
+                ),
+            ),
+            "model": per_model(lambda: self.model),
+            "optimizer": per_model(lambda: self.optimizer),
+            "train_time": Value(lambda: [self.train_time], self.set_train_time),
+        }
 
-    def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
-        (state,) = states
-        if state.get("vocab") != self.data.vocab.chars:
-            raise ValueError(
+    def check_vocab(self, states: list[Any]) -> None:
+        if states[0] != self.data.vocab.chars:
+            raise ConfigError(
                 f"{self.folders[0].checkpoint_path} was trained on a text with other "
                 f"characters than {self.data.text_file}; restore the run's data"
             )
-        # first, so a different number of processes stops the run before anything changes
-        set_rank_rng_state(state["rng"], self.context.rank, self.context.world_size)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.train_time = state["train_time"]
+
+    def set_train_time(self, states: list[Any]) -> None:
+        self.train_time = states[0]
 
     def train_unit(self, counters: Counters) -> list[float]:
         """One optimizer step over grad_accum micro-batches; its gradient norm."""
