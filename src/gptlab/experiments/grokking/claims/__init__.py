@@ -21,9 +21,10 @@ Rows of ``claims.md`` (each one test and verdict):
     with the fraction being compared;
 4.  sharp early, flatter at grokking, by two designs on the same snapshots, each a t-test
     over seeds that a loss-matched log ratio falls from the memorization plateau to the
-    generalized phase (:mod:`.matched_sharpness`): (i) the top Hessian eigenvalue against a
-    run at the *same* weight decay that does not generalize (less data); (ii) the adaptive
-    top eigenvalue, which LayerNorm-fed weights' scale does not move, against a wd-0 run.
+    generalized phase (:mod:`gptlab.experiments.grokking.matched_sharpness`): (i) the top
+    Hessian eigenvalue against a run at the *same* weight decay that does not generalize
+    (less data); (ii) the adaptive top eigenvalue, which LayerNorm-fed weights' scale does
+    not move, against a wd-0 run.
     A verdict only when both point the same way (the row's p is the larger one);
 5.  larger initial weights delay generalization (Omnigrok, Liu et al. 2022): log-rank, the
     largest init scale generalizes later than the smallest, at the base wd; its phase
