@@ -1,7 +1,10 @@
-"""The centering figures: each writes a valid PNG, and its panels, titles and legends say what
-they show, on small constructed inputs with the edge cases of real suites (one seed, a
-diverged seed, NaN, a panel without data)."""
+"""The centering figures: each is a Figure that saves as a valid PNG, and its panels, titles
+and legends say what they show, on small constructed inputs with the edge cases of real
+suites (one seed, a diverged seed, NaN, a panel without data)."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,32 +20,20 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from gptlab.plots import centering
 from gptlab.plots.centering import (
-    NO_DATA,
     plot_centering_stats,
     plot_comparison,
     plot_distributions,
     plot_effects,
     plot_geometry,
 )
+from gptlab.plots.centering.style import NO_DATA
+from gptlab.plots.output import save_figure
 
 
-@pytest.fixture
-def saved(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    """The figures the plot functions save, kept for inspection after they are written."""
-    figures: list[Figure] = []
-    save = centering._save
-
-    def spy(fig: Figure, path: Path | str) -> None:
-        figures.append(fig)
-        save(fig, path)
-
-    monkeypatch.setattr(centering, "_save", spy)
-    return figures
-
-
-def assert_png(path: Path) -> None:
+def assert_png(fig: Figure, path: Path) -> None:
+    """``fig`` saves as a PNG of a readable size."""
+    save_figure(fig, path)
     image = imread(path)
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
 
@@ -71,7 +62,7 @@ def curve(n: int, seed: int, level: float) -> dict[str, list[float]]:
     }
 
 
-def test_comparison_columns_per_group_zoomed_with_one_style_per_variant(tmp_path, saved):
+def test_comparison_columns_per_group_zoomed_with_one_style_per_variant(tmp_path):
     curves = {
         "baseline": [curve(20, 0, 1.5)],  # one seed: a zero band
         "qk_normalized": [curve(20, 1, 1.5), curve(20, 2, 1.5)],
@@ -83,10 +74,9 @@ def test_comparison_columns_per_group_zoomed_with_one_style_per_variant(tmp_path
         "Q/K": ["baseline", "qk_normalized", "qk_centered", "not_run"],
         "final embeddings": ["baseline", "final_centered"],
     }
-    plot_comparison(curves, finals, groups, tmp_path / "out" / "centering_comparison.png")
+    fig = plot_comparison(curves, finals, groups)
 
-    assert_png(tmp_path / "out" / "centering_comparison.png")
-    (fig,) = saved
+    assert_png(fig, tmp_path / "out" / "centering_comparison.png")  # the folder is created
     train_qk, train_final, val_qk, _, finals_qk, finals_final = fig.axes
     assert "2nd half" in train_qk.get_title() and val_qk.get_title().startswith("Q/K\nval")
     assert legend_labels(train_qk) == [
@@ -106,12 +96,11 @@ def test_comparison_columns_per_group_zoomed_with_one_style_per_variant(tmp_path
     assert finals_qk.get_title() == "Q/K\nfinal full-pass val loss per run (bar = mean)"
 
 
-def test_comparison_one_group_one_seed(tmp_path, saved):
+def test_comparison_one_group_one_seed(tmp_path):
     curves = {"baseline": [curve(10, 0, 1.5)], "qk_centered": [curve(10, 1, 1.4)]}
-    path = tmp_path / "comparison.png"
-    plot_comparison(curves, {}, {"Q/K": ["baseline", "qk_centered"]}, path)
-    assert_png(path)
-    assert len(saved[0].axes) == 3
+    fig = plot_comparison(curves, {}, {"Q/K": ["baseline", "qk_centered"]})
+    assert_png(fig, tmp_path / "comparison.png")
+    assert len(fig.axes) == 3
 
 
 def contrast(label: str, family: str, *values: float) -> dict[str, object]:
@@ -120,17 +109,17 @@ def contrast(label: str, family: str, *values: float) -> dict[str, object]:
     )
 
 
-def test_effects_one_panel_per_family_marks_significance(tmp_path, saved):
+def test_effects_one_panel_per_family_marks_significance(tmp_path):
     nan = np.nan
     contrasts = [
         contrast("qk_centered − baseline", "vs baseline", -0.03, -0.05, -0.01, 0.01, 0.02),
         contrast("final_centered − baseline", "vs baseline", 0.01, -0.02, 0.04, 0.6, 0.03),
         contrast("qk_centered − qk_normalized", "beyond normalization", -0.01, nan, nan, nan, nan),
     ]
-    plot_effects(contrasts, tmp_path / "centering_effects.png")
+    fig = plot_effects(contrasts)
 
-    assert_png(tmp_path / "centering_effects.png")
-    vs_baseline, beyond = saved[0].axes
+    assert_png(fig, tmp_path / "centering_effects.png")
+    vs_baseline, beyond = fig.axes
     assert vs_baseline.get_title() == "vs baseline"
     assert beyond.get_title() == "beyond normalization"
     labels = [t.get_text() for t in vs_baseline.get_yticklabels()]
@@ -174,17 +163,17 @@ def line(ax: Axes, label: str) -> Line2D:
     return drawn
 
 
-def test_centering_stats_panels_and_empty_panel(tmp_path, saved):
+def test_centering_stats_panels_and_empty_panel(tmp_path):
     stats = {
         "baseline": [stats_rows(6, 0, None)],
         "qk_centered": [stats_rows(6, 1, 1.0), stats_rows(6, 2, 1.0)],
         "qk_normalized": [stats_rows(6, 3, 0.0)],
         "never_logged": [],
     }
-    plot_centering_stats(stats, tmp_path / "centering_stats.png")
+    fig = plot_centering_stats(stats)
 
-    assert_png(tmp_path / "centering_stats.png")
-    ratio, temperature, strength, entropy = saved[0].axes
+    assert_png(fig, tmp_path / "centering_stats.png")
+    ratio, temperature, strength, entropy = fig.axes
     kinds = ["q", "k", "block out", "final"]  # one line per variant x kind, not per module
     assert legend_labels(ratio) == [
         f"{v} {kind}" for v in ("qk_centered", "qk_normalized") for kind in kinds
@@ -197,10 +186,10 @@ def test_centering_stats_panels_and_empty_panel(tmp_path, saved):
     assert np.allclose(temperature.get_lines()[0].get_ydata(), 4.5 + np.arange(6))
     assert strength.get_legend() is None and texts(strength) == [NO_DATA]
     assert legend_labels(entropy) == ["baseline", "qk_centered", "qk_normalized"]
-    assert all(ax.get_xlabel().startswith("iteration") for ax in saved[0].axes)
+    assert all(ax.get_xlabel().startswith("iteration") for ax in fig.axes)
 
 
-def test_centering_stats_adaptive_strength_per_module_kind(tmp_path, saved):
+def test_centering_stats_adaptive_strength_per_module_kind():
     def adaptive(seed: int) -> list[dict[str, float]]:
         rows = stats_rows(4, seed, 1.0)
         for row in rows:
@@ -210,19 +199,17 @@ def test_centering_stats_adaptive_strength_per_module_kind(tmp_path, saved):
             }
         return rows
 
-    plot_centering_stats({"qk_adaptive": [adaptive(0), adaptive(1)]}, tmp_path / "stats.png")
-    strength = saved[0].axes[2]
+    strength = plot_centering_stats({"qk_adaptive": [adaptive(0), adaptive(1)]}).axes[2]
     assert legend_labels(strength) == ["qk_adaptive q"]
     assert np.allclose(strength.get_lines()[0].get_ydata(), 0.8)
     (band,) = strength.collections
     assert band_range(band) == pytest.approx((0.7, 0.9))
 
 
-def test_centering_stats_legends_outside_the_panels_and_clear_of_the_suptitle(tmp_path, saved):
+def test_centering_stats_legends_outside_the_panels_and_clear_of_the_suptitle():
     many = {f"qk_variant{i}": [stats_rows(5, i, 1.0)] for i in range(12)}  # crowded legends
-    plot_centering_stats({"baseline": [stats_rows(5, 0, None)]} | many, tmp_path / "stats.png")
+    fig = plot_centering_stats({"baseline": [stats_rows(5, 0, None)]} | many)
 
-    fig = saved[0]
     renderer = FigureCanvasAgg(fig).get_renderer()
     suptitle = suptitle_box(fig, renderer)
     panels = [ax.get_window_extent(renderer) for ax in fig.axes]
@@ -247,15 +234,13 @@ def angle_distributions(panels: int) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def test_distributions_wrap_panels_and_skip_non_finite(tmp_path, saved):
+def test_distributions_wrap_panels_and_skip_non_finite(tmp_path):
     distributions = angle_distributions(5)
     distributions["layer 0"]["baseline"][:3] = np.nan
     distributions["empty"] = {"baseline": np.array([np.nan]), "qk_centered": np.array([])}
-    path = tmp_path / "qk_angles.png"
-    plot_distributions(distributions, path, "angle between q and k (degrees)", (0, 180), "Q/K")
+    fig = plot_distributions(distributions, "angle between q and k (degrees)", (0, 180), "Q/K")
 
-    assert_png(path)
-    fig = saved[0]
+    assert_png(fig, tmp_path / "qk_angles.png")
     assert fig.get_suptitle() == "Q/K"
     panels = [ax for ax in fig.axes if ax.axison]
     assert len(fig.axes) == 8 and len(panels) == 6  # rows of at most 4
@@ -267,18 +252,16 @@ def test_distributions_wrap_panels_and_skip_non_finite(tmp_path, saved):
     assert panels[0].get_yscale() == "log" and "log scale" in panels[0].get_ylabel()
 
 
-def test_distributions_one_row_per_group_with_its_variants(tmp_path, saved):
+def test_distributions_one_row_per_group_with_its_variants(tmp_path):
     groups = {
         "Q/K": ["baseline", "qk_normalized", "qk_centered"],  # qk_normalized: not in the data
         "final embeddings": ["baseline", "final_centered"],
         "block outputs": ["baseline", "block_centered"],
         "Q/K + final": ["baseline", "full_centered"],
     }
-    path = tmp_path / "qk_angles.png"
-    plot_distributions(angle_distributions(2), path, "angle (deg)", (0, 180), "angles", groups)
+    fig = plot_distributions(angle_distributions(2), "angle (deg)", (0, 180), "angles", groups)
 
-    assert_png(path)
-    fig = saved[0]
+    assert_png(fig, tmp_path / "qk_angles.png")
     assert len(fig.axes) == 8  # 4 groups x 2 panels
     qk0, qk1, final0, _, block0, *_ = fig.axes
     assert [qk0.get_title(), qk1.get_title()] == ["Q/K: layer 0", "Q/K: layer 1"]
@@ -312,12 +295,12 @@ def geometry_summary() -> dict[str, dict[str, dict[str, dict[str, float]]]]:
 MEASURES = [("rank", "effective rank (dimensions)"), ("share", "top-3 PC variance share")]
 
 
-def test_geometry_residual_and_qk_sets_apart_variants_dodged(tmp_path, saved):
+def test_geometry_residual_and_qk_sets_apart_variants_dodged(tmp_path):
     summary = {v: sets for v, sets in geometry_summary().items() if v != "final_centered"}
-    plot_geometry(summary, MEASURES, tmp_path / "centering_test_results.png", "geometry")
+    fig = plot_geometry(summary, MEASURES, "geometry")
 
-    assert_png(tmp_path / "centering_test_results.png")
-    rank, share = saved[0].axes
+    assert_png(fig, tmp_path / "centering_test_results.png")
+    rank, share = fig.axes
     assert [rank.get_title(), share.get_title()] == [title for _, title in MEASURES]
     ticks = [(t.get_position()[0], t.get_text()) for t in rank.get_xticklabels()]
     residual = [(0, "block0"), (1, "final"), (2, "block1")]
@@ -332,13 +315,12 @@ def test_geometry_residual_and_qk_sets_apart_variants_dodged(tmp_path, saved):
     assert rank.get_legend() is None and legend_labels(share) == ["baseline", "qk_centered"]
 
 
-def test_geometry_one_row_per_group(tmp_path, saved):
+def test_geometry_one_row_per_group(tmp_path):
     groups = {"Q/K": ["baseline", "qk_centered"], "final": ["baseline", "final_centered", "gone"]}
-    path = tmp_path / "centering_test_results.png"
-    plot_geometry(geometry_summary(), MEASURES, path, "geometry", groups)
+    fig = plot_geometry(geometry_summary(), MEASURES, "geometry", groups)
 
-    assert_png(path)
-    qk_rank, qk_share, final_rank, final_share = saved[0].axes
+    assert_png(fig, tmp_path / "centering_test_results.png")
+    qk_rank, qk_share, final_rank, final_share = fig.axes
     assert [qk_rank.get_title(), final_share.get_title()] == [
         "Q/K: effective rank (dimensions)",
         "final: top-3 PC variance share",
@@ -352,3 +334,15 @@ def test_geometry_one_row_per_group(tmp_path, saved):
     final_colors = {to_rgba(c.lines[0].get_color()) for c in final_rank.containers}
     assert final_colors.isdisjoint({to_rgba(qk_rank.containers[-1].lines[0].get_color())})
     assert [t.get_text() for t in final_rank.get_xticklabels()][-2:] == ["layer0.q", "layer0.k"]
+
+
+def test_the_figures_leave_the_backend_and_pyplot_alone():
+    """Importing the figures chooses no backend and starts no pyplot state: the caller's
+    backend (here svg, from the environment) stays, whatever it is."""
+    script = (
+        "import sys, matplotlib, gptlab.plots.centering, gptlab.plots.output;"
+        "print(matplotlib.rcParams['backend'], 'matplotlib.pyplot' in sys.modules)"
+    )
+    env = os.environ | {"MPLBACKEND": "svg"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["svg", "False"], done.stderr

@@ -1,4 +1,4 @@
-"""Drawing a figure once for both of its destinations: a PNG file and TensorBoard."""
+"""Where figures go: a PNG file, or a PNG file and TensorBoard from one drawing."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def draw(fig: Figure, dpi: float) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())
+
+
+def save_figure(fig: Figure, path: Path | str, dpi: float = 110) -> None:
+    """Write ``fig`` to ``path`` (its format from the suffix), creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
 
 
 def save_and_log(

@@ -64,6 +64,7 @@ from gptlab.plots.centering import (
     plot_effects,
     plot_geometry,
 )
+from gptlab.plots.output import save_figure
 from gptlab.reports import comparison_markdown, geometry_markdown, lr_grid_markdown
 from gptlab.train.lifecycle import result_or_divergence
 from gptlab.train.reproducibility import pick_device
@@ -234,46 +235,46 @@ def write_reports(
     )
     finished = {v: [Path(r["run_dir"]) for r in finished_runs(results, v)] for v in variants}
     groups = plot_groups(variants)
-    plot_comparison(
+    comparison = plot_comparison(
         {v: [curve(d) for d in dirs] for v, dirs in finished.items()},
         {v: [r["final_val_loss"] for r in finished_runs(results, v)] for v in variants},
         groups,
-        out / "centering_comparison.png",
     )
-    plot_effects([effect_entry(c) for c in tested], out / "centering_effects.png")
-    plot_centering_stats(
-        {v: [RunFolder(d).read_metrics() for d in dirs] for v, dirs in finished.items()},
-        out / "centering_stats.png",
+    save_figure(comparison, out / "centering_comparison.png")
+    save_figure(plot_effects([effect_entry(c) for c in tested]), out / "centering_effects.png")
+    stats = plot_centering_stats(
+        {v: [RunFolder(d).read_metrics() for d in dirs] for v, dirs in finished.items()}
     )
+    save_figure(stats, out / "centering_stats.png")
     geometry = suite_geometry({v: d for v, d in finished.items() if d})
     summary, distributions = geometry.summary, geometry.distributions
     write_json(out / "geometry.json", summary)
     (out / "geometry.md").write_text(
         geometry_markdown(summary, seeds, PASSAGES, geometry.windows, TOP_K)
     )
-    plot_distributions(
+    angles = plot_distributions(
         {k: v for k, v in distributions.items() if k.endswith("angle")},
-        out / "qk_angles.png",
         "angle between a query and a key it may attend to (deg)",
         (0.0, 180.0),
         "Query-key angles per layer (causal pairs, pooled over heads and seeds)",
         groups,
     )
-    plot_distributions(
+    save_figure(angles, out / "qk_angles.png")
+    similarity = plot_distributions(
         {k: v for k, v in distributions.items() if k.endswith("cosine")},
-        out / "similarity.png",
         "cosine similarity of two vectors",
         (-1.0, 1.0),
         "Pairwise cosine similarity of the model's vectors (pooled over seeds)",
         groups,
     )
-    plot_geometry(
+    save_figure(similarity, out / "similarity.png")
+    geometry_figure = plot_geometry(
         summary,
         GEOMETRY_MEASURES,
-        out / "centering_test_results.png",
         f"Geometry of the trained models: mean over seeds, 95% CI ({PASSAGES} val passages)",
         groups,
     )
+    save_figure(geometry_figure, out / "centering_test_results.png")
     return tested
 
 
