@@ -8,43 +8,50 @@ import pytest
 import torch
 
 from gptlab import cli
+from gptlab.config import flat_value, replace_flat
 from gptlab.experiments.centering import run as center
-from gptlab.experiments.centering.run import PRESETS, CenterConfig, centering_config, run_center
+from gptlab.experiments.centering.config import CenterConfig, centering_config
+from gptlab.experiments.centering.presets import PRESETS
+from gptlab.experiments.centering.run import run_center
 from gptlab.experiments.centering.sample import sample_text
 from gptlab.train.run_folder import RunFolder
 
 
+def values(config: CenterConfig, *names: str) -> tuple:
+    return tuple(flat_value(config, name) for name in names)
+
+
 def test_presets_match_the_issue():
-    seed, cpu = PRESETS["seed"], PRESETS["cpu"]
-    assert (seed.n_layer, seed.n_head, seed.d_model, seed.block_size) == (6, 6, 384, 256)
-    assert (seed.batch_size, seed.max_iters, seed.dropout) == (64, 500, 0.2)
-    assert (seed.lr, seed.min_lr, seed.warmup_iters, seed.beta2) == (
-        1e-3,
-        1e-4,
-        100,
-        0.99,
-    )
-    assert seed.grad_clip == 1.0
-    assert (cpu.n_layer, cpu.n_head, cpu.d_model, cpu.block_size) == (4, 4, 128, 64)
-    assert (cpu.batch_size, cpu.max_iters, cpu.dropout) == (12, 2000, 0.0)
+    brief, cpu = PRESETS["brief"], PRESETS["cpu"]
+    assert values(brief, "n_layer", "n_head", "d_model", "block_size") == (6, 6, 384, 256)
+    assert values(brief, "batch_size", "max_iters", "dropout") == (64, 500, 0.2)
+    assert values(brief, "lr", "min_lr", "warmup_iters", "beta2") == (1e-3, 1e-4, 100, 0.99)
+    assert brief.optim.grad_clip == 1.0
+    assert values(cpu, "n_layer", "n_head", "d_model", "block_size") == (4, 4, 128, 64)
+    assert values(cpu, "batch_size", "max_iters", "dropout") == (12, 2000, 0.0)
 
 
-def test_variants_and_flags_combine():
-    qk = centering_config(CenterConfig(variant="full_centered"))
-    assert (qk.sites, qk.mode) == (("q", "k", "final"), "simple")
-    momentum = centering_config(CenterConfig(variant="momentum_centered"))
+def centering_of(**fields):
+    return centering_config(replace_flat(CenterConfig(), **fields))
+
+
+def test_variants_and_overrides_combine():
+    full = centering_of(variant="full_centered")
+    assert (full.sites, full.mode, full.strength) == (("q", "k", "final"), "simple", 1.0)
+    momentum = centering_of(variant="momentum_centered")
     assert (momentum.sites, momentum.mode) == (("final",), "momentum")
-    custom = centering_config(
-        CenterConfig(variant="qk_centered", center_block=True, centering_mode="adaptive")
-    )
+    custom = centering_of(variant="qk_centered", center=("qk", "block"), centering_mode="adaptive")
     assert (custom.sites, custom.mode) == (("q", "k", "block"), "adaptive")
+    assert centering_of(variant="qk_centered", center=()).sites == ()
+    assert centering_of(variant="custom", center=("full",)).sites == ("q", "k", "final")
+    assert centering_of(variant="qk_normalized", centering_strength=0.5).strength == 0.5
 
 
 def test_a_run_writes_the_whole_run_folder(tmp_path, tiny_center_config):
     run = tmp_path / "run"
     summary = run_center(tiny_center_config(variant="qk_centered"), run, progress=False)
     config = json.loads((run / "config.json").read_text())
-    assert config["variant"] == "qk_centered"
+    assert config["centering"]["variant"] == "qk_centered"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in rows] == [0, 3, 6]
     assert {"iter", "train_loss", "val_loss", "lr", "tokens_per_sec"} <= set(rows[-1])
@@ -126,12 +133,14 @@ def test_bfloat16_autocast_trains_on_cpu_close_to_float32(tmp_path, tiny_center_
 @pytest.mark.parametrize(
     "option, message",
     [
-        (["--variant", "wide"], "unknown variant 'wide'"),
-        (["--centering-mode", "median"], "centering mode 'median'"),
+        (["--variant", "wide"], "invalid choice 'wide' for argument '--variant'"),
+        (["--centering-mode", "median"], "invalid choice 'median'"),
+        (["--center", "qkv"], "invalid choice 'qkv' for argument '--center'"),
+        (["--centering-strength", "2"], "centering strength 2.0 must lie in [0, 1]"),
         (["--data-file", "/nowhere/text.txt"], "data file /nowhere/text.txt does not exist"),
         (["--block-size", "5000"], "block_size 5000 needs splits"),
         (["--n-embd", "30", "--n-head", "4"], "n_embd = 30 must be divisible"),
-        (["--dtype", "int8"], "dtype 'int8'"),
+        (["--dtype", "int8"], "invalid choice 'int8' for argument '--dtype'"),
     ],
 )
 def test_bad_configuration_stops_before_training(tmp_path, text_file, capsys, option, message):

@@ -7,13 +7,6 @@ import pytest
 import torch
 
 from gptlab.analysis.centering_stats import attention_entropy, centering_statistics
-from gptlab.experiments.centering.run import (
-    VARIANTS,
-    CenterConfig,
-    centering_config,
-    control_of,
-    model_config,
-)
 from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
 
 
@@ -81,20 +74,3 @@ def test_attention_entropy_of_uniform_causal_rows_is_the_mean_log_of_their_lengt
     assert attention_entropy(weights) == pytest.approx(expected)
     one_hot = torch.eye(T).expand(1, 1, T, T)
     assert attention_entropy(one_hot) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_every_centered_variant_has_a_strength_zero_control_with_its_placement():
-    for variant in VARIANTS:
-        control = control_of(variant)
-        if control is None:
-            continue
-        ours, theirs = (centering_config(CenterConfig(variant=v)) for v in (variant, control))
-        assert theirs.strength == 0.0 and ours.strength == 1.0
-        assert ours.sites == theirs.sites
-    named = [v for v in VARIANTS if v not in ("baseline", "custom")]
-    assert all(control_of(v) or v.endswith("_normalized") for v in named)
-    assert {"qk_adaptive", "qk_learnable", "qk_momentum"} <= set(VARIANTS)
-    # the same temperature and output scale: the models differ only in their strength buffers
-    a = Transformer(model_config(CenterConfig(variant="qk_centered"), 11))
-    b = Transformer(model_config(CenterConfig(variant="qk_normalized"), 11))
-    assert a.state_dict().keys() == b.state_dict().keys()

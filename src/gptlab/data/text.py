@@ -7,7 +7,8 @@ uint16 ``.bin`` files keyed by the text's hash; batches are read from a ``np.mem
 Where the text comes from, first match wins:
 ``data_file`` > ``data_dir`` > ``$GPTLAB_DATA_DIR`` > the download cache
 (``$GPTLAB_CACHE_DIR``, default ``~/.cache/gptlab``). A data folder holds
-``tinyshakespeare/input.txt``.
+``tinyshakespeare/input.txt``. A missing, unreadable or unsuitable text is a ConfigError
+(the CLI's one-line exit 2).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gptlab.config import ConfigError
 from gptlab.train.run_folder import atomic_write
 
 TINY_SHAKESPEARE_URL = (
@@ -60,14 +62,14 @@ def download_verified(url: str, target: Path, md5: str, timeout: float = 30.0) -
         with urllib.request.urlopen(url, timeout=timeout) as response:
             payload = response.read()
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise ValueError(
+        raise ConfigError(
             f"could not download {url} ({error}); offline? Put the file at {target}, "
             "or point --data-dir / GPTLAB_DATA_DIR at a folder holding "
             f"{TINY_SHAKESPEARE_PATH}, or pass --data-file"
         ) from error
     actual = hashlib.md5(payload).hexdigest()
     if actual != md5:
-        raise ValueError(f"{url} has md5 {actual}, expected {md5}; refusing to use it")
+        raise ConfigError(f"{url} has md5 {actual}, expected {md5}; refusing to use it")
     atomic_write(target, lambda tmp: tmp.write_bytes(payload))
     return target
 
@@ -77,13 +79,15 @@ def resolve_text_file(data_file: str = "", data_dir: str = "") -> Path:
     if data_file:
         path = Path(data_file)
         if not path.is_file():
-            raise ValueError(f"data file {path} does not exist")
+            raise ConfigError(f"data file {path} does not exist")
         return path
     folder = data_dir or os.environ.get("GPTLAB_DATA_DIR", "")
     if folder:
         path = Path(folder) / TINY_SHAKESPEARE_PATH
         if not path.is_file():
-            raise ValueError(f"{path} does not exist (data folder from --data-dir/GPTLAB_DATA_DIR)")
+            raise ConfigError(
+                f"{path} does not exist (data folder from --data-dir/GPTLAB_DATA_DIR)"
+            )
         return path
     return download_verified(
         TINY_SHAKESPEARE_URL, cache_dir() / TINY_SHAKESPEARE_PATH, TINY_SHAKESPEARE_MD5
@@ -103,7 +107,7 @@ class Vocabulary:
     def encode(self, text: str) -> list[int]:
         unknown = sorted(set(text) - set(self.index))
         if unknown:
-            raise ValueError(f"characters {unknown} are not in the vocabulary of this text")
+            raise ConfigError(f"characters {unknown} are not in the vocabulary of this text")
         return [self.index[c] for c in text]
 
     def decode(self, ids) -> str:
@@ -112,7 +116,7 @@ class Vocabulary:
 
 def check_holdout_fraction(value: float) -> None:
     if not 0.0 <= value < 0.5:
-        raise ValueError(f"holdout_fraction = {value} must lie in [0, 0.5)")
+        raise ConfigError(f"holdout_fraction = {value} must lie in [0, 0.5)")
 
 
 class CharDataset:
@@ -126,14 +130,14 @@ class CharDataset:
         self.text_file = Path(text_file)
         raw = self.text_file.read_bytes()
         if not raw:  # np.memmap of an empty split fails with "cannot mmap an empty file"
-            raise ValueError(f"data file {self.text_file} is empty")
+            raise ConfigError(f"data file {self.text_file} is empty")
         folder = cache_dir() / "encoded" / hashlib.sha256(raw).hexdigest()[:16]
         meta_path = folder / "meta.json"
         if not meta_path.exists():
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise ValueError(
+                raise ConfigError(
                     f"data file {self.text_file} is not UTF-8 text ({error})"
                 ) from None
             encode_to(folder, text)
@@ -151,7 +155,7 @@ class CharDataset:
         splits = [self.train, self.val] + ([self.holdout] if len(self.holdout) else [])
         shortest = min(len(s) for s in splits)
         if block_size + 1 > shortest:
-            raise ValueError(
+            raise ConfigError(
                 f"block_size {block_size} needs splits of > {block_size} tokens; "
                 f"{self.text_file} gives train {len(self.train)}, val {len(self.val)}"
             )
@@ -173,7 +177,7 @@ class CharDataset:
         length = windows * block_size
         stride = (len(data) - 1) // count
         if count < 1 or windows < 1 or stride < length:
-            raise ValueError(
+            raise ConfigError(
                 f"the {split} split ({len(data)} tokens) cannot hold {count} separate passages "
                 f"of {windows} windows x {block_size} tokens"
             )
@@ -207,7 +211,7 @@ def encode_to(folder: Path, text: str) -> None:
     """Write train.bin, val.bin and meta.json (the vocabulary) for ``text`` into ``folder``."""
     vocab = Vocabulary("".join(sorted(set(text))))
     if len(vocab) > np.iinfo(np.uint16).max:
-        raise ValueError(f"{len(vocab)} distinct characters do not fit uint16 token ids")
+        raise ConfigError(f"{len(vocab)} distinct characters do not fit uint16 token ids")
     ids = np.array(vocab.encode(text), dtype=np.uint16)
     n_train = int(len(ids) * TRAIN_FRACTION)
     atomic_write(folder / "train.bin", lambda tmp: ids[:n_train].tofile(tmp))

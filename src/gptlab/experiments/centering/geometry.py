@@ -4,7 +4,7 @@ For each model (every variant x seed) and each of ``PASSAGES`` separate validati
 the residual stream after each block, the final embeddings, and the queries and keys of
 every layer (per head, then averaged over heads), each described by
 :func:`gptlab.analysis.geometry.describe` (mean angle and cosine, effective rank, top-PC
-share, mean-direction share) and by the angle widening the seed's own operation would give.
+share, mean-direction share) and by the angle widening the brief's own operation would give.
 A seed's value is its mean over the passages; the CI is over seeds (the models are the
 independent units, the passages only average out which text was read).
 
@@ -32,7 +32,9 @@ from gptlab.analysis.geometry import (
     query_key_angles_degrees,
 )
 from gptlab.analysis.statistics import mean_ci
-from gptlab.experiments.centering.run import load_data, load_run
+from gptlab.config import ConfigError
+from gptlab.experiments.centering.data import load_data
+from gptlab.experiments.centering.run import load_run
 from gptlab.nn import Trace
 
 PASSAGES = 4  # separate validation passages per model
@@ -96,7 +98,7 @@ class SuiteGeometry:
 def windows_per_passage(val_tokens: int, block_size: int) -> int:
     windows = min(PASSAGE_WINDOWS, (val_tokens - 1) // (PASSAGES * block_size))
     if windows < 1:
-        raise ValueError(
+        raise ConfigError(
             f"the validation split ({val_tokens} tokens) is too short for {PASSAGES} "
             f"passages of block_size {block_size}"
         )
@@ -115,8 +117,9 @@ def suite_geometry(run_dirs: dict[str, list[Path]]) -> SuiteGeometry:
         for run_dir in dirs:
             model, _, config = load_run(run_dir)
             data = load_data(config)
-            windows = windows_per_passage(len(data.val), config.block_size)
-            passages = data.passages("val", PASSAGES, windows, config.block_size)
+            block_size = config.model.block_size
+            windows = windows_per_passage(len(data.val), block_size)
+            passages = data.passages("val", PASSAGES, windows, block_size)
             traces = [model.trace(p) for p in passages]
             each = [trace_measures(t) for t in traces]
             per_seed.append(
@@ -125,7 +128,7 @@ def suite_geometry(run_dirs: dict[str, list[Path]]) -> SuiteGeometry:
                     for name in each[0]
                 }
             )
-            for name, values in sample_distributions(traces[0], config.seed).items():
+            for name, values in sample_distributions(traces[0], config.runtime.seed).items():
                 pooled[name][variant].append(values)
         summary[variant] = summarize_over_seeds(per_seed)
     distributions = {

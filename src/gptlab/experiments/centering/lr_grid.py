@@ -10,7 +10,6 @@ The min_lr of the cosine schedule keeps its ratio to lr.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from gptlab.analysis.statistics import Contrast
-from gptlab.experiments.centering.run import CenterConfig, check_config
+from gptlab.config import ConfigError, replace_flat
+from gptlab.experiments.centering.config import CenterConfig, check_config
 
 HOLDOUT_FRACTION = 0.1  # of the train split, held out of every grid run
 
@@ -27,14 +27,14 @@ def grid_configs(
     base: CenterConfig, variants: list[str], lrs: list[float], seeds: list[int]
 ) -> list[CenterConfig]:
     if len(set(lrs)) != len(lrs) or len(lrs) < 2:
-        raise ValueError(f"--lr-grid {lrs}: give at least 2 distinct learning rates")
+        raise ConfigError(f"--lr-grid {lrs}: give at least 2 distinct learning rates")
     configs = [
-        dataclasses.replace(
+        replace_flat(
             base,
             variant=variant,
             seed=seed,
             lr=lr,
-            min_lr=lr * base.min_lr / base.lr,
+            min_lr=lr * base.optim.min_lr / base.optim.lr,
             holdout_fraction=HOLDOUT_FRACTION,
         )
         for lr in lrs
@@ -47,7 +47,8 @@ def grid_configs(
 
 
 def grid_dir(out: Path, config: CenterConfig) -> Path:
-    return out / "lr-grid" / f"{config.variant}-lr{config.lr:g}-seed{config.seed}"
+    variant, lr, seed = config.centering.variant, config.optim.lr, config.runtime.seed
+    return out / "lr-grid" / f"{variant}-lr{lr:g}-seed{seed}"
 
 
 def best_rates(results: list[dict[str, Any]], variants: list[str]) -> list[dict[str, Any]]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
+import tyro
 
+from gptlab.config import ConfigError
 from gptlab.data.text import Vocabulary
-from gptlab.experiments.centering.run import CenterConfig, load_run
-from gptlab.experiments.options import command_parser, read_run_config
+from gptlab.experiments.centering.config import CenterConfig
+from gptlab.experiments.centering.run import load_run
+from gptlab.experiments.options import parse_options, read_run_config
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder
 
@@ -20,20 +25,20 @@ MIN_TEMPERATURE = 1e-6
 def check_request(
     run_dir: Path | str, start: str, tokens: int, temperature: float, top_k: int | None, seed: int
 ) -> None:
-    """A ValueError naming the first bad value and what is allowed; nothing is loaded."""
+    """A ConfigError naming the first bad value and what is allowed; nothing is loaded."""
     if not start:
-        raise ValueError("--start needs at least one character")
+        raise ConfigError("--start needs at least one character")
     if tokens < 0:
-        raise ValueError(f"--tokens {tokens} must be >= 0")
+        raise ConfigError(f"--tokens {tokens} must be >= 0")
     if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
-        raise ValueError(
+        raise ConfigError(
             f"--temperature {temperature} must be a finite number >= {MIN_TEMPERATURE} "
             "(logits divided by less overflow; --top-k 1 samples greedily)"
         )
     if top_k is not None and top_k < 0:
-        raise ValueError(f"--top-k {top_k} must be >= 0 (0 = no top-k filtering)")
+        raise ConfigError(f"--top-k {top_k} must be >= 0 (0 = no top-k filtering)")
     if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"--seed {seed} must lie in [0, 2**63 - 1]")
+        raise ConfigError(f"--seed {seed} must lie in [0, 2**63 - 1]")
     check_run(run_dir)
 
 
@@ -42,7 +47,7 @@ def check_run(run_dir: Path | str) -> None:
     FileNotFoundError, or an unknown-field error that does not name the file)."""
     read_run_config(Path(run_dir), CenterConfig, "--run")
     if not RunFolder(run_dir).checkpoint_path.is_file():
-        raise ValueError(
+        raise ConfigError(
             f"--run {run_dir}: no checkpoint.pt to sample from (the run saved none yet)"
         )
 
@@ -67,26 +72,28 @@ def sample_text(
     return vocab.decode(out[0].tolist())
 
 
+@dataclass
+class SampleOptions:
+    """``gptlab sample``'s options."""
+
+    run: Path
+    """a finished `gptlab center` run"""
+    start: Annotated[str, tyro.conf.arg(help_behavior_hint="(default: a newline)")] = "\n"
+    """the prompt"""
+    tokens: int = 500
+    """characters to generate"""
+    temperature: float = 0.8
+    """divides the logits; lower = safer text"""
+    top_k: int = 200
+    """0 = no top-k filtering"""
+    seed: int = 0
+    """seed of the sampling"""
+    device: str = "cpu"
+    """auto, cpu, cuda, cuda:N or mps"""
+
+
 def main(argv: list[str]) -> int:
-    parser = command_parser("gptlab sample", __doc__)
-    parser.add_argument("--run", type=Path, required=True, help="a finished `gptlab center` run")
-    parser.add_argument("--start", default="\n", help="the prompt (default: a newline)")
-    parser.add_argument("--tokens", type=int, default=500, help="characters to generate")
-    parser.add_argument(
-        "--temperature", type=float, default=0.8, help="divides the logits; lower = safer text"
-    )
-    parser.add_argument("--top-k", type=int, default=200, help="0 = no top-k filtering")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
-    args = parser.parse_args(argv)
-    text = sample_text(
-        args.run,
-        args.start,
-        args.tokens,
-        args.temperature,
-        args.top_k or None,
-        args.seed,
-        args.device,
-    )
+    o = parse_options(argv, SampleOptions, "gptlab sample", __doc__)
+    text = sample_text(o.run, o.start, o.tokens, o.temperature, o.top_k or None, o.seed, o.device)
     print(text)
     return 0
