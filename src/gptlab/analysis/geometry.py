@@ -1,6 +1,6 @@
 """Geometry of a set of vectors (rows of an (N, d) tensor): pure functions, numbers out.
 
-The seed measured centering by the mean pairwise angle. That number moves by construction:
+The brief measured centering by the mean pairwise angle. That number moves by construction:
 subtracting the mean of a set makes the mean pairwise cosine exactly -1/(N-1) ... ~0 (so the
 mean angle goes to ~90 deg) whatever the vectors were. Measures that centering cannot move
 by definition say more about how well a model uses its space: the effective rank and the
@@ -18,7 +18,7 @@ from gptlab.nn import Trace
 
 
 def center_and_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """The seed's operation on a set: subtract the set's mean, scale every row to length 1."""
+    """The brief's operation on a set: subtract the set's mean, scale every row to length 1."""
     centered = x - x.mean(dim=0, keepdim=True)
     return centered / (centered.norm(dim=1, keepdim=True) + eps)
 
@@ -73,7 +73,7 @@ def describe(x: torch.Tensor, top_k: int = 3) -> dict[str, float]:
 
 def before_after_centering(x: torch.Tensor, top_k: int = 3) -> dict[str, object]:
     """:func:`describe` of ``x`` and of ``center_and_normalize(x)``, and the angle-widening
-    factor (mean angle after / before) that the seed reported."""
+    factor (mean angle after / before) that the brief reported."""
     before, after = describe(x, top_k), describe(center_and_normalize(x), top_k)
     return {
         "dim": x.shape[1],

@@ -75,7 +75,7 @@ class PrefixCenterNormalize(torch.autograd.Function):
     The same chain left to autograd allocates five tensors the size of ``x`` forward and
     more backward; on Q/K that churn, not arithmetic, was most of the cost. Here the forward
     fills one buffer in place and keeps only it (``y``) and the norms, and the backward
-    needs two: the Q/K-centered seed-shape training step went from +16% to +7% over
+    needs two: the Q/K-centered brief-shape training step went from +16% to +7% over
     baseline. Once differentiable (no Hessian-vector products through it).
     """
 

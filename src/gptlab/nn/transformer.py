@@ -143,7 +143,7 @@ class CausalSelfAttention(nn.Module):
         self, x: torch.Tensor, trace: Trace | None = None, last_only: bool = False
     ) -> torch.Tensor:
         """(B, T, C) -> (B, T, C), or (B, 1, C) for the last position alone (``last_only``).
-        Leading axes before B (a seed axis: ``nn/stacked.py``) are folded into the batch."""
+        Leading axes before B (a model axis: ``nn/stacked.py``) are folded into the batch."""
         *leading, T, C = x.shape
         x = x.reshape(-1, T, C)
         B = x.shape[0]
@@ -307,7 +307,7 @@ class Transformer(nn.Module):
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
         if self.config.pos_encoding == "learned":
-            # one row of positions per leading (seed) axis, broadcast over the batch
+            # one row of positions per leading (model) axis, broadcast over the batch
             positions = torch.arange(T, device=idx.device).expand(*idx.shape[:-2], 1, T)
             pos = self.wpe(positions)  # (1, T, C), or (K, 1, T, C) stacked
         else:
