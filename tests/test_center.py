@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.config import flat_value, replace_flat
+from gptlab.config import ConfigError, flat_value, replace_flat
 from gptlab.experiments.centering import run as center
+from gptlab.experiments.centering import sample
 from gptlab.experiments.centering.config import CenterConfig, centering_config
 from gptlab.experiments.centering.presets import PRESETS
 from gptlab.experiments.centering.run import run_center
@@ -164,3 +165,18 @@ def test_cli_run_then_sample(tmp_path, text_file, capsys):
     assert len(first) == 35 and first == sample_text(run, "To be", 30, seed=1)
     with pytest.raises(ValueError, match="not in the vocabulary"):
         sample_text(run, "\u00e9", 5)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tokens", "5"], "--run"),  # required
+        (["--run", "/nowhere", "--tokens", "many"], "--tokens"),
+        (["--run", "/nowhere"], "--run /nowhere: no such folder"),
+        (["--run", "/nowhere", "--top-k", "-1"], "--top-k -1 must be >= 0"),
+    ],
+)
+def test_sample_options_are_refused_in_one_line(argv, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        sample.main(argv)
+    assert "\n" not in str(error.value)

@@ -41,10 +41,8 @@ def test_center_ratio_is_strength_times_center_over_vector_norm():
     m = model("final", mode="learnable_center", strength=0.5)
     center = torch.arange(8.0)
     m.final_centering.center.data.copy_(center)
-    recorded = {}
-    m.final_centering.register_forward_pre_hook(lambda _, args: recorded.update(x=args[0]))
     stats = centering_statistics(m, tokens())
-    vector_norms = recorded["x"][:, 1:].norm(dim=-1)
+    vector_norms = m.trace(tokens()).centering_inputs["final_centering"][:, 1:].norm(dim=-1)
     expected = (0.5 * center.norm() / vector_norms).mean().item()
     assert stats["center_ratio/final_centering"] == pytest.approx(expected, rel=1e-5)
 

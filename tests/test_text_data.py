@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gptlab.config import ConfigError
 from gptlab.data import text
 from gptlab.data.text import CharDataset, download_verified, md5_of, resolve_text_file
 
@@ -44,7 +45,7 @@ def test_encoding_is_cached_by_content(tmp_path, monkeypatch, tiny_shakespeare):
 def test_encode_decode_round_trip_and_unknown_characters():
     vocab = text.Vocabulary("\n !abc")
     assert vocab.decode(vocab.encode("a b!\nc")) == "a b!\nc"
-    with pytest.raises(ValueError, match="'z'"):
+    with pytest.raises(ConfigError, match="'z'"):
         vocab.encode("abz")
 
 
@@ -69,7 +70,7 @@ def test_full_pass_scores_every_validation_target_exactly_once(tmp_path, tiny_sh
 
 def test_block_size_longer_than_a_split_is_refused(tmp_path, tiny_shakespeare):
     data = CharDataset(small_text(tiny_shakespeare, tmp_path, n=500))
-    with pytest.raises(ValueError, match="block_size 64 needs splits"):
+    with pytest.raises(ConfigError, match="block_size 64 needs splits"):
         data.check_block_size(64)
 
 
@@ -79,9 +80,9 @@ def test_data_file_then_data_dir_then_environment(tmp_path, monkeypatch, tiny_sh
     assert resolve_text_file(str(own), "/nowhere") == own
     assert resolve_text_file("", str(tiny_shakespeare.parent.parent)).name == "input.txt"
     assert resolve_text_file().parent.parent == tiny_shakespeare.parent.parent
-    with pytest.raises(ValueError, match="data file /nowhere/x.txt does not exist"):
+    with pytest.raises(ConfigError, match="data file /nowhere/x.txt does not exist"):
         resolve_text_file("/nowhere/x.txt")
-    with pytest.raises(ValueError, match="/nowhere/tinyshakespeare/input.txt does not exist"):
+    with pytest.raises(ConfigError, match="/nowhere/tinyshakespeare/input.txt does not exist"):
         resolve_text_file("", "/nowhere")
 
 
@@ -92,7 +93,7 @@ def test_download_verifies_the_checksum(tmp_path, tiny_shakespeare):
     assert download_verified(url, target, md5).read_bytes() == source.read_bytes()
     # a verified copy is not fetched again, even if the URL is gone
     assert download_verified("http://127.0.0.1:9/gone", target, md5) == target
-    with pytest.raises(ValueError, match="refusing to use it"):
+    with pytest.raises(ConfigError, match="refusing to use it"):
         download_verified(url, tmp_path / "other.txt", "0" * 32)
     assert not (tmp_path / "other.txt").exists()
 
@@ -121,7 +122,7 @@ def test_without_a_data_folder_the_verified_download_lands_in_the_cache(tmp_path
 def test_a_download_with_the_wrong_checksum_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
     canonical_md5 = text.TINY_SHAKESPEARE_MD5
     serve_as_tiny_shakespeare(monkeypatch, tmp_path, b"not Shakespeare\n", canonical_md5)
-    with pytest.raises(ValueError, match=f"expected {canonical_md5}; refusing"):
+    with pytest.raises(ConfigError, match=f"expected {canonical_md5}; refusing"):
         resolve_text_file()
     cache = text.cache_dir()
     assert not cache.exists() or not any(cache.rglob("*"))
@@ -133,7 +134,7 @@ def test_offline_download_fails_with_a_clear_message(monkeypatch):
 
     monkeypatch.delenv("GPTLAB_DATA_DIR", raising=False)
     monkeypatch.setattr(text.urllib.request, "urlopen", offline)
-    with pytest.raises(ValueError, match="could not download .* offline") as error:
+    with pytest.raises(ConfigError, match="could not download .* offline") as error:
         resolve_text_file()
     expected = text.cache_dir() / "tinyshakespeare" / "input.txt"
     assert f"Put the file at {expected}" in str(error.value)
@@ -150,5 +151,5 @@ def test_passages_are_separate_evenly_spaced_windows(tmp_path, tiny_shakespeare)
     for i, p in enumerate(passages):
         expected = val[i * stride : i * stride + 16 * 64].astype("int64")
         assert p.flatten().tolist() == expected.tolist()
-    with pytest.raises(ValueError, match="cannot hold 4000 separate passages"):
+    with pytest.raises(ConfigError, match="cannot hold 4000 separate passages"):
         data.passages("val", 4000, 16, 64)

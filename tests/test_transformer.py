@@ -1,9 +1,12 @@
 """The shared transformer: shapes, causality, the trace path, config errors."""
 
+import re
+
 import pytest
 import torch
 
-from gptlab.nn import CenteringConfig, Transformer, TransformerConfig
+from gptlab.nn import SITES, CenteringConfig, Transformer, TransformerConfig, VectorCentering
+from gptlab.nn.transformer import SITE_MODULES
 
 
 def tiny(**overrides) -> Transformer:
@@ -149,3 +152,35 @@ def test_the_last_query_alone_drops_attention_weights_in_training_only():
     attention.train()
     dropped = attention._lone_query_attention(q, k, v, 0.5)
     assert not torch.allclose(dropped, torch.ones_like(dropped))
+
+
+def centering_modules(model: Transformer) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, VectorCentering)]
+
+
+def test_a_site_not_centered_has_no_module_and_changes_nothing():
+    plain, idx = tiny(), torch.randint(0, 11, (2, 8))
+    assert centering_modules(plain) == []
+    assert not plain.blocks[0].attn.learned_temperature
+    assert set(SITE_MODULES) == set(SITES)
+    values_only = tiny(centering=CenteringConfig(("v",)))
+    assert centering_modules(values_only) == [
+        "blocks.0.attn.v_centering",
+        "blocks.1.attn.v_centering",
+    ]
+    # values alone keep the usual 1/sqrt(hs) scale: no temperature
+    assert not values_only.blocks[0].attn.learned_temperature
+    assert values_only.state_dict().keys() - plain.state_dict().keys() == {
+        f"blocks.{i}.attn.v_centering.strength" for i in (0, 1)
+    }
+    assert not torch.allclose(values_only(idx)[0], plain(idx)[0])
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_the_trace_records_what_each_centering_module_was_given(site):
+    model = tiny(centering=CenteringConfig((site,)))
+    trace = model.trace(torch.randint(0, 11, (2, 8)))
+    assert list(trace.centering_inputs) == centering_modules(model)
+    for name, x in trace.centering_inputs.items():
+        assert re.fullmatch(SITE_MODULES[site], name)
+        assert x.shape == ((2, 8, 2, 8) if site in "qkv" else (2, 8, 16))
