@@ -1,7 +1,8 @@
 """What centering does inside a trained model, measured on one batch: pure numbers out.
 
-Per centering module (Q, K, block output, final embeddings): how large the removed center
-is next to the vectors it is removed from, ``||s * c_t|| / ||x_t||`` averaged over every
+Per centering module (at each centered site: Q, K, V, block output, final embeddings; its
+input as the model's ``Trace`` records it): how large the removed center is next to the
+vectors it is removed from, ``||s * c_t|| / ||x_t||`` averaged over every
 vector with a non-empty past (t >= 1; at t = 0 the causal center is zero by construction);
 the learned strength of ``adaptive`` modules; per attention layer, the learned temperature
 of each head and the entropy of the attention rows. Logged over training, they show whether

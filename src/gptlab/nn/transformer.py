@@ -4,9 +4,9 @@ The char-level GPT of the centering lab and the one-layer grokking model are the
 architecture with different options (activation, positional encoding, LayerNorm on/off,
 weight tying, centering), so they share this single implementation.
 
-Analysis code reads attention weights, Q/K vectors and the residual stream through one
-explicit path: ``model.trace(idx)`` returns a :class:`Trace`. ``forward`` never stores
-activations on the modules.
+Analysis code reads attention weights, Q/K vectors, the residual stream and what each
+centering module was given through one explicit path: ``model.trace(idx)`` returns a
+:class:`Trace`. ``forward`` never stores activations on the modules.
 """
 
 from __future__ import annotations
