@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gptlab.analysis.statistics import Contrast, PairedComparison
+from gptlab.config import flat_value
 
 if TYPE_CHECKING:
-    from gptlab.experiments.centering.run import CenterConfig
+    from gptlab.experiments.centering.config import CenterConfig
 
 
 def verdict(
@@ -69,18 +70,23 @@ CONTRAST_HEADER = (
 )
 
 
+# the config fields comparison.md states its budget with
+BUDGET = ("n_layer", "n_head", "d_model", "block_size", "batch_size", "max_iters", "dropout", "lr")
+
+
 def comparison_markdown(
     rows: list[dict[str, Any]], contrasts: list[Contrast], base: CenterConfig, seeds: list[int]
 ) -> str:
     """comparison.md: every variant against baseline, then every centered variant against
     its strength-0 control; the verdicts; what the seeds could and could not resolve."""
     means = {r["variant"]: r["mean"] for r in rows}
+    b = {name: flat_value(base, name) for name in BUDGET}
     lines = [
         "# Centering variants vs baseline, and centering vs normalization alone",
         "",
-        f"Budget: {base.n_layer} layers, {base.n_head} heads, d_model {base.d_model}, "
-        f"block {base.block_size}, batch {base.batch_size}, {base.max_iters} iterations, "
-        f"dropout {base.dropout}, lr {base.lr:g}; seeds {seeds} (the same for every variant). "
+        f"Budget: {b['n_layer']} layers, {b['n_head']} heads, d_model {b['d_model']}, "
+        f"block {b['block_size']}, batch {b['batch_size']}, {b['max_iters']} iterations, "
+        f"dropout {b['dropout']}, lr {b['lr']:g}; seeds {seeds} (the same for every variant). "
         "Final val loss = one full deterministic pass over the validation split; perplexity "
         "= exp(mean loss). Differences are treatment - control, paired by seed; negative = "
         "treatment better.",
@@ -181,7 +187,7 @@ def geometry_markdown(
         "Each cell: mean over seeds [95% CI over seeds] of the model's own vectors; a seed's "
         "value is its mean over the passages. Effective rank, top-PC share and mean-direction "
         "share compare the models; the mean angle also moves by construction under "
-        "centering. 'widening' is what the seed's operation (subtract the set's mean, "
+        "centering. 'widening' is what the brief's operation (subtract the set's mean, "
         "normalize) would do to the angle of that set. Q/K: per head (head_size dims), "
         "averaged over heads; 'q-k angle' is the mean angle between a query and the keys it "
         "may attend to, what attention logits are a function of.",
