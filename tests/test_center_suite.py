@@ -13,11 +13,16 @@ from helpers import files, refusal
 
 from gptlab import cli
 from gptlab.analysis.statistics import paired_contrasts
+from gptlab.config import ConfigError, flat_value, from_dict, replace_flat
 from gptlab.experiments.centering import run as center
 from gptlab.experiments.centering import suite as center_suite
+from gptlab.experiments.centering import variants as registry
+from gptlab.experiments.centering.config import CenterConfig
 from gptlab.experiments.centering.geometry import PASSAGE_WINDOWS, windows_per_passage
 from gptlab.experiments.centering.lr_grid import best_rates, ranking_checks
+from gptlab.experiments.centering.presets import PRESETS
 from gptlab.experiments.centering.suite import run_suite
+from gptlab.experiments.centering.variants import Placement, placement_variants
 from gptlab.experiments.executor import EXIT_WORKER_LOST, WorkerLost
 
 
@@ -62,7 +67,7 @@ def test_suite_refuses_bad_requests_before_training(tmp_path, text_file, capsys)
     argv = ["center-suite", "--preset", "smoke", "--out", str(tmp_path / "s")]
     argv += ["--data-file", str(text_file)]
     assert cli.main(argv + ["--variants", "baseline", "wide"]) == 2
-    assert "unknown variant(s) ['wide']" in capsys.readouterr().err
+    assert "invalid choice 'wide' for argument '--variants'" in capsys.readouterr().err
     assert cli.main(argv + ["--variants", "qk_centered"]) == 2
     assert "include it" in capsys.readouterr().err
     assert cli.main(argv + ["--seeds", "1"]) == 2
@@ -117,9 +122,10 @@ def test_suite_with_an_lr_grid_trains_on_the_holdout_split_and_reports(
         (out / "lr-grid" / "qk_centered-lr0.003-seed0" / "summary.json").read_text()
     )
     assert summary["final_holdout_loss"] > 0
-    config = json.loads((out / "lr-grid" / "qk_centered-lr0.003-seed0" / "config.json").read_text())
-    assert (config["lr"], config["holdout_fraction"]) == (3e-3, 0.1)
-    assert config["min_lr"] == pytest.approx(3e-4)  # the preset's min_lr / lr ratio
+    saved = json.loads((out / "lr-grid" / "qk_centered-lr0.003-seed0" / "config.json").read_text())
+    config = from_dict(CenterConfig, saved)
+    assert (flat_value(config, "lr"), flat_value(config, "holdout_fraction")) == (3e-3, 0.1)
+    assert flat_value(config, "min_lr") == pytest.approx(3e-4)  # the preset's min_lr / lr ratio
     comparison = (out / "comparison.md").read_text()
     assert "## Learning-rate grid" in comparison
     assert (
@@ -137,7 +143,62 @@ def test_lr_grid_requests_are_checked_before_training(tmp_path, text_file, capsy
     assert "--lr-grid-seeds 9 must lie in [1, --seeds]" in capsys.readouterr().err
     assert cli.main(argv + ["--centering-strength", "0.5"]) == 2
     assert "controls included" in capsys.readouterr().err
+    assert cli.main(argv + ["--center", "qk"]) == 2
+    assert "baseline's included" in capsys.readouterr().err
+    assert cli.main(argv + ["--lr-grid"]) == 2
+    assert "at least 2 distinct learning rates" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def register(monkeypatch, placement: Placement) -> list[str]:
+    """``placement`` and its variants in the registry for this test; their names."""
+    monkeypatch.setitem(registry.PLACEMENTS, placement.name, placement)
+    names = []
+    for variant in placement_variants(placement):
+        monkeypatch.setitem(registry.VARIANTS, variant.name, variant)
+        names.append(variant.name)
+    return names
+
+
+@pytest.mark.parametrize(
+    "placement, missing, message",
+    [
+        (Placement("v", "", "V in attention", ("v",)), None, "placement v has no figure title"),
+        (Placement("v", "Q/K", "V in attention", ("v",)), None, "one figure title 'Q/K'"),
+        (Placement("v", "V", "V in attention", ("v",)), "v", "no module pattern for its sites"),
+    ],
+)
+def test_a_placement_that_a_figure_cannot_draw_stops_the_suite_before_training(
+    tmp_path, text_file, monkeypatch, placement, missing, message
+):
+    """Once a KeyError after every run had trained; now refused before the first."""
+    variants = ["baseline", "qk_centered", "qk_normalized", *register(monkeypatch, placement)]
+    if missing:  # a site the model knows no module names of
+        monkeypatch.delitem(registry.SITE_MODULES, missing)
+    monkeypatch.setattr(center_suite, "run_center", lambda *a, **k: pytest.fail("trained"))
+    base = replace_flat(PRESETS["smoke"], data_file=str(text_file))
+    out = tmp_path / "suite"
+    with pytest.raises(ConfigError, match=message):
+        run_suite(base, [0, 1], variants, out, progress=False)
+    assert not out.exists()
+
+
+def test_a_suite_from_before_the_config_had_sections_reruns_without_training(
+    tmp_path, text_file, capsys, monkeypatch
+):
+    out = tmp_path / "suite"
+    argv = tiny_suite(text_file, out)
+    assert cli.main(argv) == 0
+    suite_json = out / "suite.json"
+    plan = json.loads(suite_json.read_text())
+    flat = {k: v for section in plan["base"].values() for k, v in section.items()}
+    del flat["center"]  # then: one override per placement
+    plan["base"] = flat | {"center_qk": None, "center_block": None, "center_final": None}
+    suite_json.write_text(json.dumps(plan))
+    monkeypatch.setattr(
+        center_suite.RunFolder, "save_checkpoint", lambda *a: pytest.fail("trained again")
+    )
+    assert cli.main(argv) == 0
 
 
 def test_geometry_passages_shrink_to_fit_a_short_validation_split():

@@ -153,6 +153,15 @@ def stats_rows(n: int, seed: int, strength: float | None) -> list[dict[str, floa
     return rows
 
 
+# kind -> the names of its centering modules (the suite takes them from the registry)
+MODULE_KINDS = {
+    "q": r"blocks\.\d+\.attn\.q_centering",
+    "k": r"blocks\.\d+\.attn\.k_centering",
+    "block": r"blocks\.\d+\.centering",
+    "final": r"final_centering",
+}
+
+
 def band_range(band: Collection) -> tuple[float, float]:
     y = band.get_paths()[0].vertices[:, 1]
     return y.min(), y.max()
@@ -170,11 +179,11 @@ def test_centering_stats_panels_and_empty_panel(tmp_path):
         "qk_normalized": [stats_rows(6, 3, 0.0)],
         "never_logged": [],
     }
-    fig = plot_centering_stats(stats)
+    fig = plot_centering_stats(stats, MODULE_KINDS)
 
     assert_png(fig, tmp_path / "centering_stats.png")
     ratio, temperature, strength, entropy = fig.axes
-    kinds = ["q", "k", "block out", "final"]  # one line per variant x kind, not per module
+    kinds = ["q", "k", "block", "final"]  # one line per variant x kind, not per module
     assert legend_labels(ratio) == [
         f"{v} {kind}" for v in ("qk_centered", "qk_normalized") for kind in kinds
     ]
@@ -199,7 +208,8 @@ def test_centering_stats_adaptive_strength_per_module_kind():
             }
         return rows
 
-    strength = plot_centering_stats({"qk_adaptive": [adaptive(0), adaptive(1)]}).axes[2]
+    fig = plot_centering_stats({"qk_adaptive": [adaptive(0), adaptive(1)]}, MODULE_KINDS)
+    strength = fig.axes[2]
     assert legend_labels(strength) == ["qk_adaptive q"]
     assert np.allclose(strength.get_lines()[0].get_ydata(), 0.8)
     (band,) = strength.collections
@@ -208,7 +218,7 @@ def test_centering_stats_adaptive_strength_per_module_kind():
 
 def test_centering_stats_legends_outside_the_panels_and_clear_of_the_suptitle():
     many = {f"qk_variant{i}": [stats_rows(5, i, 1.0)] for i in range(12)}  # crowded legends
-    fig = plot_centering_stats({"baseline": [stats_rows(5, 0, None)]} | many)
+    fig = plot_centering_stats({"baseline": [stats_rows(5, 0, None)]} | many, MODULE_KINDS)
 
     renderer = FigureCanvasAgg(fig).get_renderer()
     suptitle = suptitle_box(fig, renderer)

@@ -3,6 +3,7 @@ variant's centering removes and learns (``plot_centering_stats``), mean over see
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,12 +28,6 @@ from gptlab.plots.centering.style import (
 )
 
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
-MODULE_KINDS = (  # kind of centering module: name pattern
-    ("q", r"blocks\.\d+\.attn\.q_centering"),
-    ("k", r"blocks\.\d+\.attn\.k_centering"),
-    ("block out", r"blocks\.\d+\.centering"),
-    ("final", r"final_centering"),
-)
 
 Run = dict[str, Sequence[float]]  # one seed's columns: "iter" and logged values
 
@@ -71,10 +66,13 @@ def plot_comparison(
     return finish(fig)
 
 
-def plot_centering_stats(stats: dict[str, list[list[dict[str, float]]]]) -> Figure:
+def plot_centering_stats(
+    stats: dict[str, list[list[dict[str, float]]]], module_kinds: dict[str, str]
+) -> Figure:
     """centering_stats.png: what each variant's centering does over training, mean over
-    seeds: (a) norm of the removed center relative to the vector per module kind (q, k,
-    block out, final; mean over layers, band = min-max over layers), (b) learned attention
+    seeds: (a) norm of the removed center relative to the vector per module kind
+    (``module_kinds``: kind -> the pattern its modules' names match, e.g. q, k, block,
+    final; mean over layers, band = min-max over layers), (b) learned attention
     temperature per layer (band = spread over heads), (c) learned adaptive strength per
     module kind, (d) attention entropy (mean over layers, band = spread over layers).
     Legends sit outside the panels, on their right."""
@@ -83,7 +81,8 @@ def plot_centering_stats(stats: dict[str, list[list[dict[str, float]]]]) -> Figu
     style = styles(runs)
     fig = Figure(figsize=(20, 10.5))
     axes = fig.subplots(2, 2)
-    for ax, (prefix, group_of, title, ylabel) in zip(axes.flat, STATS_PANELS, strict=True):
+    panels = stats_panels(functools.partial(_kind_of, module_kinds))
+    for ax, (prefix, group_of, title, ylabel) in zip(axes.flat, panels, strict=True):
         _stats_panel(ax, runs, prefix, group_of, style)
         ax.set(title=title, xlabel=ITER_LABEL, ylabel=ylabel)
     fig.suptitle(
@@ -145,12 +144,13 @@ def _columns(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
     return {key: np.array([row.get(key, np.nan) for row in rows], float) for key in keys}
 
 
-def _kind_of(key: str) -> str:
-    """``center_ratio/blocks.0.attn.q_centering`` -> ``q`` (``k`` likewise);
-    ``blocks.2.centering`` -> ``block out``; ``final_centering`` -> ``final``; any other
-    module -> its name."""
+def _kind_of(module_kinds: dict[str, str], key: str) -> str:
+    """The kind whose pattern the module of ``key`` matches in full: with ``{"q":
+    r"blocks\\.\\d+\\.attn\\.q_centering"}``, ``center_ratio/blocks.0.attn.q_centering`` ->
+    ``q``; a module no pattern matches -> its name."""
     module = key.split("/", 1)[1]
-    return next((kind for kind, form in MODULE_KINDS if re.fullmatch(form, module)), module)
+    kinds = module_kinds.items()
+    return next((kind for kind, form in kinds if re.fullmatch(form, module)), module)
 
 
 def _layer_of(key: str) -> str:
@@ -158,36 +158,38 @@ def _layer_of(key: str) -> str:
     return "L" + key.split("/")[1].removeprefix("layer")
 
 
-# per panel of plot_centering_stats: key prefix, legend group of a key, title, y label
-STATS_PANELS = (
-    (
-        "center_ratio/",
-        _kind_of,
-        "(a) removed center relative to the vector, per module kind\n(line: mean over layers,"
-        " band: min-max over layers)",
-        "‖s·c‖ / ‖x‖ (dimensionless)",
-    ),
-    (
-        "temperature/",
-        _layer_of,
-        "(b) learned attention temperature per layer\n(line: mean over heads, band: min-max"
-        " over heads)",
-        "temperature (scale of cos(q, k) logits)",
-    ),
-    (
-        "strength/",
-        _kind_of,
-        "(c) learned adaptive centering strength per module kind\n(line: mean over layers,"
-        " band: min-max over layers)",
-        "strength s (0 = normalize only, 1 = full)",
-    ),
-    (
-        "attention_entropy/",
-        lambda _: "",
-        "(d) attention entropy\n(line: mean over layers, band: min-max over layers)",
-        "entropy of attention rows (nats)",
-    ),
-)
+def stats_panels(kind_of: Callable[[str], str]) -> tuple[tuple[Any, ...], ...]:
+    """Per panel of plot_centering_stats: key prefix, legend group of a key (``kind_of``:
+    its module's kind), title, y label."""
+    return (
+        (
+            "center_ratio/",
+            kind_of,
+            "(a) removed center relative to the vector, per module kind\n(line: mean over"
+            " layers, band: min-max over layers)",
+            "‖s·c‖ / ‖x‖ (dimensionless)",
+        ),
+        (
+            "temperature/",
+            _layer_of,
+            "(b) learned attention temperature per layer\n(line: mean over heads, band:"
+            " min-max over heads)",
+            "temperature (scale of cos(q, k) logits)",
+        ),
+        (
+            "strength/",
+            kind_of,
+            "(c) learned adaptive centering strength per module kind\n(line: mean over"
+            " layers, band: min-max over layers)",
+            "strength s (0 = normalize only, 1 = full)",
+        ),
+        (
+            "attention_entropy/",
+            lambda _: "",
+            "(d) attention entropy\n(line: mean over layers, band: min-max over layers)",
+            "entropy of attention rows (nats)",
+        ),
+    )
 
 
 def _stats_panel(
