@@ -1,5 +1,6 @@
-"""One drawing of a figure goes to both the PNG file and TensorBoard; the grokking figures
-(spike and stability markers, attention over training) draw what they are given."""
+"""A figure saved alone goes into a folder made for it; one drawing of a figure goes to both
+the PNG file and TensorBoard; the grokking figures (spike and stability markers, attention
+over training) draw what they are given."""
 
 import numpy as np
 import pytest
@@ -10,7 +11,16 @@ from torch.utils.tensorboard import SummaryWriter
 
 from gptlab.plots.grokking import plot_accuracy_by_arm, plot_attention_evolution, plot_curves
 from gptlab.plots.landscape import plot_landscape, plot_landscape_evolution
-from gptlab.plots.output import save_and_log
+from gptlab.plots.output import save_and_log, save_figure
+
+
+def test_save_figure_makes_the_folder_and_writes_the_figure_at_its_dpi(tmp_path):
+    fig = Figure(figsize=(3, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "new" / "fig.png", dpi=50)
+    assert imread(tmp_path / "new" / "fig.png").shape == (100, 150, 4)  # 2 x 3 in at 50 dpi
+    save_figure(fig, tmp_path / "fig.png")  # the figures' usual resolution
+    assert imread(tmp_path / "fig.png").shape == (220, 330, 4)
 
 
 def test_png_and_tensorboard_image_have_the_figure_size(tmp_path):
