@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
+from gptlab.config import ConfigError
 from gptlab.train.lifecycle import RunEnded
 
 SUBCOMMANDS = {
     "grok": (
-        "gptlab.experiments.grokking.run",
-        "train the grokking transformer on modular arithmetic",
+        "gptlab.experiments.grokking.cli",
+        "train the grokking transformer on a task (modular arithmetic, sparse parity)",
     ),
     "grok-sweep": (
         "gptlab.experiments.grokking.sweep",
@@ -22,10 +23,10 @@ SUBCOMMANDS = {
     ),
     "grok-claims": (
         "gptlab.experiments.grokking.claims",
-        "test the seed's four claims about grokking; writes claims.md",
+        "test the brief's four claims about grokking; writes claims.md",
     ),
     "center": (
-        "gptlab.experiments.centering.run",
+        "gptlab.experiments.centering.cli",
         "train the char-level GPT with a centering variant",
     ),
     "center-suite": (
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
         return module.main(rest) or 0
-    except ValueError as error:  # bad configuration: say what and stop before any training
+    except ConfigError as error:  # bad settings or input: say what, before any training
         print(f"gptlab {name}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except RunEnded as ended:  # stopped by a signal, or diverged: the summary says so too

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gptlab.config import ConfigError
+
 # name -> (answer before "mod p", commutative?). Integer tensors in, integer tensors out.
 OPERATIONS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "add": (lambda x, y, p: x + y, True),
@@ -61,25 +63,25 @@ def all_pairs(p: int, operation: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check_operation(p: int, operation: str) -> None:
     if operation not in OPERATIONS:
-        raise ValueError(f"operation {operation!r} is not one of {list(OPERATIONS)}")
+        raise ConfigError(f"operation {operation!r} is not one of {list(OPERATIONS)}")
     if p < 2:
-        raise ValueError(f"p = {p} must be >= 2")
+        raise ConfigError(f"p = {p} must be >= 2")
     if operation == "div" and not is_prime(p):
-        raise ValueError(f"p = {p} must be prime for operation 'div' (y^-1 mod p must exist)")
+        raise ConfigError(f"p = {p} must be prime for operation 'div' (y^-1 mod p must exist)")
 
 
 def resolve_train_size(n_examples: int, train_size: int, train_fraction: float) -> int:
     """The number of training examples; ``train_fraction`` > 0 takes precedence."""
     if train_fraction:
         if not 0.0 < train_fraction < 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f"train_fraction = {train_fraction} must lie in (0, 1), or 0 to use train_size"
             )
         size = round(train_fraction * n_examples)
     else:
         size = train_size
     if not 1 <= size < n_examples:
-        raise ValueError(
+        raise ConfigError(
             f"train size {size} must be between 1 and {n_examples - 1} "
             f"(there are {n_examples} examples; at least one must stay for test)"
         )

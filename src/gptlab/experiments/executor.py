@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import torch
 from tqdm import tqdm
 
+from gptlab.config import ConfigError
 from gptlab.train.lifecycle import EXIT_STOPPED, RunEnded
 
 T = TypeVar("T")
@@ -92,7 +93,7 @@ def run_all(
     exception in a run propagates; the runs already finished have written their folders.
     """
     if workers < 1:
-        raise ValueError(f"workers = {workers} must be >= 1")
+        raise ConfigError(f"workers = {workers} must be >= 1")
     if ray_address is not None:
         yield from _run_on_ray(fn, tasks, ray_address)
     elif workers == 1 or len(tasks) <= 1:
@@ -318,7 +319,9 @@ def _run_on_ray(fn, tasks, address: str) -> Iterator[tuple[Any, Any]]:
     try:
         import ray
     except ImportError as error:
-        raise ValueError(f"--ray {address} needs Ray: pip install -e '.[ray]' ({error})") from error
+        raise ConfigError(
+            f"--ray {address} needs Ray: pip install -e '.[ray]' ({error})"
+        ) from error
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(_ray_task)

@@ -1,7 +1,7 @@
 """Command-line options shared by every experiment: ``--preset``, ``--out``, ``--resume``,
 and one ``--field-name VALUE`` per field of the experiment's config dataclass (via tyro).
 
-Bad input is a ValueError with a one-line message (``gptlab.cli`` prints it and exits 2),
+Bad input is a ConfigError with a one-line message (``gptlab.cli`` prints it and exits 2),
 raised before anything is written: no run folder for a command that was refused."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 import tyro
 
-from gptlab.config import check_finite, from_dict
+from gptlab.config import ConfigError, check_finite, from_dict
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir
 
@@ -38,28 +38,45 @@ class RunRequest(Generic[C]):
 def parse_config(argv: list[str], config_cls: type[C], default: C, prog: str) -> C:
     """Parse ``--field-name VALUE`` overrides of ``default``; booleans take True/False.
 
-    tyro matches option names exactly (``--learning-r`` is refused, not read as
-    ``--learning-rate``; tests/test_cli_errors.py holds it to that). Its errors are
-    multi-line boxes: they become a one-line ValueError. A nan or infinite float is refused
-    too."""
+    A config in sections keeps flat option names (``--lr``, not ``--optim.lr``): field
+    names are unique across sections. tyro matches option names exactly (``--learning-r``
+    is refused, not read as ``--learning-rate``; tests/test_cli_errors.py holds it to that).
+    Its errors are multi-line boxes: they become a one-line ConfigError. A nan or infinite
+    float is refused too."""
+    config = parse_options(argv, config_cls, prog, default=default)
+    check_finite(config)
+    return config
+
+
+def parse_options(
+    argv: list[str], options_cls: type[C], prog: str, description: str = "", default: C = None
+) -> C:
+    """Every subcommand's options, as a dataclass parsed by tyro: one parser style, flags
+    that take True/False, choices typed as ``Literal`` (listed in --help, refused by the
+    parser), and errors as one-line ConfigErrors."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            config = tyro.cli(
-                config_cls,
+            options = tyro.cli(
+                options_cls,
                 default=default,
                 args=argv,
                 prog=prog,
-                config=(tyro.conf.FlagConversionOff,),
+                description=description or None,
+                config=(
+                    tyro.conf.FlagConversionOff,
+                    tyro.conf.OmitArgPrefixes,
+                    tyro.conf.AvoidSubcommands,
+                ),
             )
     except SystemExit as stop:
         if stop.code:
-            raise ValueError(f"{tyro_message(captured.getvalue())} (see {prog} --help)") from None
+            message = tyro_message(captured.getvalue())
+            raise ConfigError(f"{message} (see {prog} --help)") from None
         sys.stderr.write(captured.getvalue())
         raise
     sys.stderr.write(captured.getvalue())  # warnings, if any, still reach the user
-    check_finite(config)
-    return config
+    return options
 
 
 def tyro_message(box: str) -> str:
@@ -75,18 +92,18 @@ def tyro_message(box: str) -> str:
 
 
 def check_out_dir(path: Path | str, option: str = "--out") -> None:
-    """A ValueError unless ``path`` is, or can be created as, a folder: checked up front so
+    """A ConfigError unless ``path`` is, or can be created as, a folder: checked up front so
     that a bad ``--out`` stops a command before it trains, not at its first write."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path}: {path} is not a folder")
+        raise ConfigError(f"{option} {path}: {path} is not a folder")
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"{option} {path}: {existing} is not a folder")
+        raise ConfigError(f"{option} {path}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: {existing} is not writable")
+        raise ConfigError(f"{option} {path}: {existing} is not writable")
 
 
 class ShowDefaults(argparse.RawDescriptionHelpFormatter):
@@ -110,20 +127,20 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume") -> C:
-    """The config saved in ``run_dir/config.json``, or a ValueError naming the folder or
+    """The config saved in ``run_dir/config.json``, or a ConfigError naming the folder or
     the file and what is wrong with it."""
     folder = RunFolder(run_dir)
     if not folder.path.exists():
-        raise ValueError(f"{option} {run_dir}: no such folder")
+        raise ConfigError(f"{option} {run_dir}: no such folder")
     if not folder.path.is_dir():
-        raise ValueError(f"{option} {run_dir}: not a folder")
+        raise ConfigError(f"{option} {run_dir}: not a folder")
     if not folder.config_path.is_file():
-        raise ValueError(f"{option} {run_dir}: not a run folder (no config.json)")
+        raise ConfigError(f"{option} {run_dir}: not a run folder (no config.json)")
     raw = folder.read_config()  # invalid JSON: a ValueError naming the file
     try:
         return from_dict(config_cls, raw)
     except (ValueError, TypeError) as error:  # unknown fields, wrong types, a class's checks
-        raise ValueError(f"{folder.config_path}: {error}") from None
+        raise ConfigError(f"{folder.config_path}: {error}") from None
 
 
 def check_request(config: C, run_dir: Path, option: str) -> None:
@@ -159,11 +176,11 @@ def parse_run_request(
         )
     for option in ("out", "resume"):
         if getattr(known, option) == "":
-            raise ValueError(f"--{option} needs a folder, not an empty string")
+            raise ConfigError(f"--{option} needs a folder, not an empty string")
     if known.resume is not None:
         given = rest + [f"--{o}" for o in ("preset", "out") if getattr(known, o) is not None]
         if given:
-            raise ValueError(
+            raise ConfigError(
                 f"--resume takes its config from {known.resume}/config.json; "
                 f"drop the other options: {' '.join(given)}"
             )
@@ -181,11 +198,11 @@ def parse_run_request(
 def check_same_settings(owner: Path, kind: str, then: dict, now: dict) -> None:
     """A folder that holds a ``kind`` (a sweep, a suite) made with the settings ``then``
     takes only a rerun with the same ones: its runs would otherwise mix with others. A
-    ValueError naming the first settings that differ, before anything is written."""
+    ConfigError naming the first settings that differ, before anything is written."""
     changed = sorted(k for k in then.keys() | now.keys() if then.get(k) != now.get(k))
     if changed:
         changes = ", ".join(f"{k}: {then.get(k)} vs {now.get(k)}" for k in changed[:4])
-        raise ValueError(
+        raise ConfigError(
             f"{owner} holds a {kind} with other settings ({changes}); rerun it with its own "
             "settings or use another --out"
         )
@@ -195,7 +212,7 @@ def check_existing_run(run_dir: Path, config: C) -> None:
     """A sweep's or suite's run folder already there must hold the run it would resume."""
     folder = RunFolder(run_dir)
     if folder.config_path.exists() and from_dict(type(config), folder.read_config()) != config:
-        raise ValueError(f"{run_dir} holds a run with other settings; use another --out")
+        raise ConfigError(f"{run_dir} holds a run with other settings; use another --out")
 
 
 def replace(config: C, **changes) -> C:

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from gptlab.config import from_dict, to_dict
+from gptlab.config import ConfigError, flat_dict, from_dict, to_dict
 from gptlab.train.run_folder import (
     RunFolder,
     is_number,
@@ -69,6 +69,30 @@ class Counters:
     wall_s: float = 0.0  # training wall time, summed over resumes
 
 
+class Component(Protocol):
+    """A piece of a run that checkpoints itself (torchtitan's ``Stateful``, one entry per
+    run folder: K stacked models split and join their state here, in one place)."""
+
+    def state_dicts(self) -> list[Any]:
+        """Each folder's state (every process calls it: it may be a collective)."""
+
+    def load_state_dicts(self, states: list[Any]) -> None: ...
+
+
+class Value:
+    """A component from two functions: ``get()`` -> each folder's state, ``put(states)``.
+    Both are looked up when called, so a component may follow objects its run rebuilds."""
+
+    def __init__(self, get: Callable[[], list[Any]], put: Callable[[list[Any]], None]) -> None:
+        self.state_dicts, self.load_state_dicts = get, put
+
+
+def per_model(get: Callable[[], Any]) -> Value:
+    """The component of a one-folder run's object with ``state_dict``/``load_state_dict``
+    (a model, an optimizer), looked up through ``get`` when saved or restored."""
+    return Value(lambda: [get().state_dict()], lambda states: get().load_state_dict(*states))
+
+
 class Experiment(Protocol):
     command: str  # the CLI subcommand that resumes it: gptlab COMMAND --resume DIR
     unit: str  # "epoch" or "iter"
@@ -80,10 +104,9 @@ class Experiment(Protocol):
     is_main: bool  # False on the other processes of a distributed run
     postfix: dict[str, str]  # shown on the progress bar
 
-    def state_dicts(self) -> list[dict[str, Any]] | None:
-        """Each folder's state to checkpoint (a collective under DDP; None off main)."""
-
-    def load_state_dicts(self, states: list[dict[str, Any]]) -> None: ...
+    def components(self) -> dict[str, Component]:
+        """Everything needed to continue exactly, by name (the checkpoint's ``state`` keys),
+        in the order they are restored."""
 
     def train_unit(self, counters: Counters) -> list[float]:
         """Train one unit, add its optimizer steps to ``counters.step``; return each
@@ -104,6 +127,8 @@ class Experiment(Protocol):
 
     # Optional members (read with getattr):
     # metrics_keys: tuple[str, ...]  keys every metrics row must have (checked on resume)
+    # retired_state: tuple[str, ...]  state names older checkpoints hold and no component
+    #   reads any more (dropped on resume instead of refused)
     # start_files: dict[str, Any]    JSON files written beside config.json at a fresh start,
     #   and on resume where missing (a run from before the file existed); the experiment
     #   checks a saved one itself, before it reads what the file describes
@@ -199,13 +224,13 @@ def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
         return None
     if not all(have):
         missing = [str(f.path) for f, h in zip(exp.folders, have, strict=True) if not h]
-        raise ValueError(f"some folders of this run have no checkpoint: {missing}")
+        raise ConfigError(f"some folders of this run have no checkpoint: {missing}")
     checkpoints = [check_checkpoint(exp, f, f.load_checkpoint()) for f in exp.folders]
     for folder, config, checkpoint in zip(exp.folders, exp.configs, checkpoints, strict=True):
         check_same_config(exp.config_type, folder, "checkpoint", checkpoint["config"], config)
     units = {c["counters"]["unit"] for c in checkpoints}
     if len(units) != 1:
-        raise ValueError(f"the folders of this run stopped at different {exp.unit}s: {units}")
+        raise ConfigError(f"the folders of this run stopped at different {exp.unit}s: {units}")
     return checkpoints
 
 
@@ -215,21 +240,21 @@ def check_checkpoint(exp: Experiment, folder: RunFolder, checkpoint: Any) -> dic
     where = folder.checkpoint_path
     if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS:
         keys = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{where}: holds {keys}, not a checkpoint's {sorted(CHECKPOINT_KEYS)}")
+        raise ConfigError(f"{where}: holds {keys}, not a checkpoint's {sorted(CHECKPOINT_KEYS)}")
     counters = checkpoint["counters"]
     if not isinstance(counters, dict) or set(counters) != {"unit", "step", "wall_s"}:
-        raise ValueError(f"{where}: counters {counters!r} must be {{unit, step, wall_s}}")
+        raise ConfigError(f"{where}: counters {counters!r} must be {{unit, step, wall_s}}")
     integer = {"metrics_bytes": checkpoint["metrics_bytes"], "step": counters["step"]}
     integer[exp.unit] = counters["unit"]
     for name, value in integer.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{where}: {name} = {value!r} must be an integer >= 0")
+            raise ConfigError(f"{where}: {name} = {value!r} must be an integer >= 0")
     if counters["unit"] > exp.total:
-        raise ValueError(f"{where}: {exp.unit} {counters['unit']} is past the run's {exp.total}")
+        raise ConfigError(f"{where}: {exp.unit} {counters['unit']} is past the run's {exp.total}")
     if not (is_number(counters["wall_s"]) and 0 <= counters["wall_s"] < math.inf):
-        raise ValueError(f"{where}: wall_s = {counters['wall_s']!r} must be a number >= 0")
+        raise ConfigError(f"{where}: wall_s = {counters['wall_s']!r} must be a number >= 0")
     if not isinstance(checkpoint["state"], dict) or not isinstance(checkpoint["config"], dict):
-        raise ValueError(f"{where}: its config and state must be dictionaries")
+        raise ConfigError(f"{where}: its config and state must be dictionaries")
     return checkpoint
 
 
@@ -240,7 +265,7 @@ def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | Non
             folder.check_new()
     if checkpoints is None:  # new, or killed before its first checkpoint: nothing to keep
         return fresh_start(exp)
-    exp.load_state_dicts([c["state"] for c in checkpoints])  # its checks before any write
+    load_components(exp, checkpoints)  # their checks before any write
     if exp.is_main:
         for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
             folder.truncate_metrics(checkpoint["metrics_bytes"])
@@ -250,12 +275,28 @@ def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | Non
     return Counters(**checkpoints[0]["counters"])
 
 
+def load_components(exp: Experiment, checkpoints: list[dict[str, Any]]) -> None:
+    """Every component's state, by name and in the experiment's order; a checkpoint
+    without one of them (or with a state no component reads) is refused."""
+    components = exp.components()
+    retired = set(getattr(exp, "retired_state", ()))
+    for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
+        saved = set(checkpoint["state"]) - retired
+        if saved != set(components):
+            raise ConfigError(
+                f"{folder.checkpoint_path}: holds the state of {sorted(saved)}, but this "
+                f"run restores {sorted(components)}; start a new run"
+            )
+    for name, component in components.items():
+        component.load_state_dicts([c["state"][name] for c in checkpoints])
+
+
 def check_rows_before(exp: Experiment, folder: RunFolder, unit: int) -> None:
     """Every metrics row is valid and none is past the checkpoint: a damaged or edited row
     is an error now, not after training."""
     rows = folder.read_metrics(getattr(exp, "metrics_keys", ()))
     if rows and rows[-1][exp.unit] > unit:
-        raise ValueError(
+        raise ConfigError(
             f"{folder.metrics_path} has a row for {exp.unit} {rows[-1][exp.unit]}, past the "
             f"checkpoint's {unit}: the files do not belong together; start a new run"
         )
@@ -292,9 +333,10 @@ def check_same_config(
     saved = to_dict(from_dict(config_type, saved))
     saved, config = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
     if saved != config:
+        saved, config = flat_dict(saved), flat_dict(config)
         fields = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))
         changes = ", ".join(f"{k}: {saved.get(k)!r} vs {config.get(k)!r}" for k in fields[:4])
-        raise ValueError(
+        raise ConfigError(
             f"{folder.path}: the {source} differs from the config this run resumes with "
             f"({changes}); a run's config cannot change, start a new run for new settings"
         )
@@ -320,7 +362,8 @@ def log_hparams(writers: list, configs: list[dict], summaries: list[dict]) -> No
     under one --logdir compare there (lists and None become text)."""
     for writer, config, summary in zip(writers, configs, summaries, strict=True):
         hparams = {
-            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()
+            k: v if isinstance(v, (int, float, str, bool)) else str(v)
+            for k, v in flat_dict(config).items()
         }
         metrics = {
             f"summary/{k}": v
@@ -331,9 +374,11 @@ def log_hparams(writers: list, configs: list[dict], summaries: list[dict]) -> No
 
 
 def save_checkpoints(exp: Experiment, counters: Counters) -> None:
-    states = exp.state_dicts()  # every process takes part, even off main
+    # every process takes part, even off main: a component's state may be a collective
+    by_name = {name: c.state_dicts() for name, c in exp.components().items()}
     if not exp.is_main:
         return
+    states = [{name: by_name[name][k] for name in by_name} for k in range(len(exp.folders))]
     for folder, config, state in zip(exp.folders, exp.configs, states, strict=True):
         folder.save_checkpoint(
             {

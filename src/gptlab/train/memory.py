@@ -13,6 +13,7 @@ import os
 
 import torch
 
+from gptlab.config import ConfigError
 from gptlab.nn.transformer import Transformer, TransformerConfig
 
 FLOAT_BYTES = 4
@@ -43,7 +44,7 @@ def check_fits(parts: dict[str, float], device: torch.device) -> None:
     needed = sum(parts.values())
     if available is not None and needed > available:
         largest = max(parts, key=parts.get)
-        raise ValueError(
+        raise ConfigError(
             f"this run needs about {needed / GIB:,.1f} GiB of memory, mostly for {largest}, "
             f"but {device} has {available / GIB:,.1f} GiB; make it smaller"
         )

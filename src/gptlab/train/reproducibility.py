@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gptlab.config import ConfigError
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -49,7 +51,7 @@ def set_rank_rng_state(saved: list[dict[str, Any]] | dict[str, Any], rank: int, 
     """
     states = saved if isinstance(saved, list) else [saved]
     if len(states) != world:
-        raise ValueError(
+        raise ConfigError(
             f"the checkpoint was written by {len(states)} process(es) but this run has {world}; "
             f"resume with the same number of processes (torchrun --nproc_per_node {len(states)})"
         )
@@ -72,16 +74,16 @@ def pick_device(requested: str = "auto") -> torch.device:
         return torch.device("cpu")
     kind, sep, index = str(requested).partition(":")
     if kind not in ("cpu", "cuda", "mps") or (sep and (kind != "cuda" or not index.isdigit())):
-        raise ValueError(f"device {requested!r} is not one of {DEVICES}")
+        raise ConfigError(f"device {requested!r} is not one of {DEVICES}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} asked for, but CUDA is not available here")
+        raise ConfigError(f"device {requested!r} asked for, but CUDA is not available here")
     if kind == "cuda" and sep and int(index) >= torch.cuda.device_count():
-        raise ValueError(
+        raise ConfigError(
             f"device {requested!r}: this machine has {torch.cuda.device_count()} CUDA "
             f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}"
         )
     if kind == "mps" and not mps_available():
-        raise ValueError(f"device {requested!r} asked for, but Apple MPS is not available here")
+        raise ConfigError(f"device {requested!r} asked for, but Apple MPS is not available here")
     return torch.device(requested)
 
 

@@ -45,11 +45,13 @@ from typing import Any
 
 import torch
 
+from gptlab.config import ConfigError
+
 STATUSES = ("finished", "stopped", "diverged")
 UNITS = ("epoch", "iter")  # what a metrics row counts
 
 
-class FolderBusy(ValueError):
+class FolderBusy(ConfigError):
     """Another process holds the run folder's lock."""
 
 
@@ -97,12 +99,12 @@ def write_json(path: Path, data: Any) -> None:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e999 parses as inf
-        raise ValueError(f"{text} is not a finite number")
+        raise ConfigError(f"{text} is not a finite number")
     return value
 
 
 def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a finite number")
+    raise ConfigError(f"{name} is not a finite number")
 
 
 def parse_json(text: str) -> Any:
@@ -114,14 +116,14 @@ def read_json(path: Path) -> Any:
     try:
         return parse_json(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
+        raise ConfigError(f"{path} is not valid JSON ({error})") from None
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """``read_json`` of a file that must hold one JSON object."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object ({what}), not {type(data).__name__}")
+        raise ConfigError(f"{path} must hold a JSON object ({what}), not {type(data).__name__}")
     return data
 
 
@@ -133,18 +135,18 @@ def check_metrics_row(row: Any, where: str, required: tuple[str, ...] = ()) -> d
     """A metrics row as gptlab writes it: an object of finite numbers or nulls whose unit
     (``epoch`` or ``iter``) is an integer >= 0, with every ``required`` key present."""
     if not isinstance(row, dict):
-        raise ValueError(f"{where} is not a JSON object")
+        raise ConfigError(f"{where} is not a JSON object")
     unit = next((k for k in UNITS if k in row), None)
     if unit is None or not isinstance(row[unit], int) or isinstance(row[unit], bool):
-        raise ValueError(f"{where} has no integer {' or '.join(UNITS)}")
+        raise ConfigError(f"{where} has no integer {' or '.join(UNITS)}")
     if row[unit] < 0:
-        raise ValueError(f"{where}: {unit} = {row[unit]} must be >= 0")
+        raise ConfigError(f"{where}: {unit} = {row[unit]} must be >= 0")
     for key, value in row.items():
         if value is not None and not is_number(value):
-            raise ValueError(f"{where}: {key} = {value!r} is not a number")
+            raise ConfigError(f"{where}: {key} = {value!r} is not a number")
     missing = [k for k in required if k not in row]
     if missing:
-        raise ValueError(f"{where} lacks {missing}")
+        raise ConfigError(f"{where} lacks {missing}")
     return row
 
 
@@ -184,7 +186,7 @@ class RunFolder:
             for name in dirs + files:
                 if os.path.islink(os.path.join(root, name)):
                     link = Path(root, name)
-                    raise ValueError(
+                    raise ConfigError(
                         f"{link} is a symbolic link (to {os.readlink(link)}); gptlab writes "
                         "only real files inside a run folder: remove the link"
                     )
@@ -196,16 +198,16 @@ class RunFolder:
         if not self.path.exists():
             return
         if not self.path.is_dir():
-            raise ValueError(f"{option} {self.path}: {self.path} is not a folder")
+            raise ConfigError(f"{option} {self.path}: {self.path} is not a folder")
         if self.config_path.exists():
-            raise ValueError(
+            raise ConfigError(
                 f"{self.path} already holds a run; resume it with --resume {self.path} "
                 f"or choose another {option}"
             )
         others = sorted(p.name for p in self.path.iterdir() if p.name != self.lock_path.name)
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise ValueError(
+            raise ConfigError(
                 f"{option} {self.path}: the folder is not empty ({shown}); a new run needs a "
                 "new or empty folder"
             )
@@ -236,7 +238,7 @@ class RunFolder:
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.exists():
-            raise ValueError(f"{self.path} is not a run folder: no config.json")
+            raise ConfigError(f"{self.path} is not a run folder: no config.json")
         return read_json_object(self.config_path, "a run's config")
 
     def append_metrics(self, row: dict[str, Any]) -> None:
@@ -244,7 +246,7 @@ class RunFolder:
             line = json.dumps(row, allow_nan=False)
         except ValueError:
             bad = sorted(k for k, v in row.items() if is_number(v) and not math.isfinite(v))
-            raise ValueError(
+            raise ConfigError(
                 f"{self.metrics_path}: the new row has non-finite {bad}; a run of nans "
                 "is no result, so it stops here"
             ) from None
@@ -265,7 +267,7 @@ class RunFolder:
         after it are recomputed by the resumed run. A shorter file means rows were lost."""
         have = self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
         if have < size:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.metrics_path} has {have} bytes but held {size} at the checkpoint: "
                 "rows were lost or the file was edited; restore it or start a new run"
             )
@@ -288,13 +290,13 @@ class RunFolder:
                 try:
                     row = parse_json(line)
                 except ValueError:
-                    raise ValueError(f"{where} is not a JSON row: {line[:60]!r}") from None
+                    raise ConfigError(f"{where} is not a JSON row: {line[:60]!r}") from None
                 rows.append(check_metrics_row(row, where, required))
         return rows
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if summary.get("status") not in STATUSES:
-            raise ValueError(f"summary status {summary.get('status')!r} is not one of {STATUSES}")
+            raise ConfigError(f"summary status {summary.get('status')!r} is not one of {STATUSES}")
         write_json(self.summary_path, summary)
 
     def read_summary(self) -> dict[str, Any] | None:
@@ -304,7 +306,7 @@ class RunFolder:
             return None
         summary = read_json_object(self.summary_path, "a run's summary")
         if summary.get("status") not in STATUSES:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.summary_path}: status {summary.get('status')!r} is not one of {STATUSES}"
             )
         return summary
@@ -326,7 +328,7 @@ def open_no_follow(path: Path, flags: int) -> int:
         return os.open(path, flags | os.O_NOFOLLOW, 0o644)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise ValueError(
+            raise ConfigError(
                 f"{path} is a symbolic link; gptlab does not write through links"
             ) from None
         raise
@@ -338,14 +340,14 @@ def check_state_shapes(
     """``state`` has exactly ``expected``'s tensors, shape for shape, or a ValueError naming
     ``source`` and the first difference."""
     if not isinstance(state, dict):
-        raise ValueError(f"{source} holds no model weights")
+        raise ConfigError(f"{source} holds no model weights")
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
-        raise ValueError(f"{source}: weights missing {missing[:3]}, unexpected {extra[:3]}")
+        raise ConfigError(f"{source}: weights missing {missing[:3]}, unexpected {extra[:3]}")
     for name, tensor in expected.items():
         if not isinstance(state[name], torch.Tensor) or state[name].shape != tensor.shape:
             shape = getattr(state[name], "shape", type(state[name]).__name__)
-            raise ValueError(
+            raise ConfigError(
                 f"{source}: {name} has shape {tuple(shape)}, the config needs {tuple(tensor.shape)}"
             )
     return state
@@ -358,14 +360,14 @@ def load_safely(
     foreign file (one whose pickle asks for code to run) is a ValueError naming it and
     what it should have been (``kind``)."""
     if not path.is_file():
-        raise ValueError(f"no {kind} at {path}")
+        raise ConfigError(f"no {kind} at {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
+        raise ConfigError(
             f"{path} was refused: it is damaged or holds more than tensors and plain "
             f"values, so it is not a {kind} gptlab wrote ({reason[:120]})"
         ) from None
     except (EOFError, RuntimeError, OSError) as error:
-        raise ValueError(f"{path} is damaged or not a {kind} ({error})") from None
+        raise ConfigError(f"{path} is damaged or not a {kind} ({error})") from None
