@@ -1,11 +1,11 @@
 """gptlab: a laboratory for small-transformer experiments.
 
-from gptlab import GrokConfig, grok, load_run   # see gptlab.api
+from gptlab import GrokConfig, grok, load_run, replace_flat   # see gptlab.api
 """
 
 __version__ = "0.1.0"
 
-_API = ("Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig")
+_API = ("Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig", "replace_flat")
 
 
 def __getattr__(name: str):

@@ -1,8 +1,8 @@
 """gptlab from Python: run an experiment from a config object in this process, or load a
 finished run folder, and get one :class:`Run` back either way.
 
-    from gptlab import GrokConfig, grok, load_run
-    run = grok(GrokConfig(p=59, train_fraction=0.4, epochs=300), out="runs/p59")
+    from gptlab import GrokConfig, grok, load_run, replace_flat
+    run = grok(replace_flat(GrokConfig(), p=59, train_fraction=0.4, epochs=300), out="runs/p59")
     run.summary["stable_generalized_epoch"], run.metrics[-1]["test_acc"]
     same = load_run("runs/p59")
 
@@ -17,14 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gptlab.config import check_types, to_dict
+from gptlab.config import ConfigError, check_types, replace_flat, to_dict
 from gptlab.experiments.centering.run import CenterConfig, run_center
 from gptlab.experiments.centering.run import check_config as check_center_config
-from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
-from gptlab.experiments.grokking.run import GrokConfig, run_grok
-from gptlab.experiments.grokking.run import check_config as check_grok_config
+from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
+from gptlab.experiments.grokking import GrokConfig, run_grok
+from gptlab.experiments.grokking import check_config as check_grok_config
 
-__all__ = ["Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig"]
+__all__ = ["Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig", "replace_flat"]
 from gptlab.experiments.options import read_run_config
 from gptlab.train.lifecycle import check_same_config
 from gptlab.train.run_folder import RunFolder, default_run_dir
@@ -67,7 +67,7 @@ def _train(train, config, out, experiment: str, progress: bool) -> Run:
     config_type = GrokConfig if experiment == "grok" else CenterConfig
     check_types(config, config_type)  # grok(CenterConfig()) or grok("smoke"): say so
     if out is not None and str(out) == "":
-        raise ValueError("out needs a folder, not an empty string")
+        raise ConfigError("out needs a folder, not an empty string")
     path = Path(out) if out is not None else default_run_dir(experiment)
     train(config, path, progress=progress)
     return load_run(path)
@@ -76,14 +76,15 @@ def _train(train, config, out, experiment: str, progress: bool) -> Run:
 def load_run(path: Path | str) -> Run:
     """A run folder written by ``gptlab grok`` or ``gptlab center`` (from here or the CLI),
     checked as ``--resume`` checks it: a config.json that differs from the checkpoint's, or
-    that the lab refuses, is a ValueError naming the file."""
+    that the lab refuses, is a ConfigError naming the file."""
     folder = RunFolder(path)
-    config_cls = GrokConfig if "epochs" in folder.read_config() else CenterConfig
+    raw = folder.read_config()
+    config_cls = GrokConfig if "task" in raw or "epochs" in raw else CenterConfig  # or flat
     config = read_run_config(folder.path, config_cls, option="load_run")
     try:
         (check_grok_config if config_cls is GrokConfig else check_center_config)(config)
     except ValueError as error:
-        raise ValueError(f"{folder.config_path}: {error}") from None
+        raise ConfigError(f"{folder.config_path}: {error}") from None
     if folder.checkpoint_path.exists():
         checkpoint = folder.load_checkpoint()
         saved = checkpoint.get("config") if isinstance(checkpoint, dict) else None

@@ -1,8 +1,8 @@
-"""K models of one architecture trained as one: weights get a leading seed axis.
+"""K models of one architecture trained as one: weights get a leading model axis.
 
 Small models (the grokking transformer has ~0.2M parameters) leave a CPU or GPU mostly
-idle; running K seeds as one model fills it. Every optimizer we use (AdamW) is
-elementwise, and the summed loss gives each seed's slice exactly its own gradient, so
+idle; running K models as one fills it. Every optimizer we use (AdamW) is
+elementwise, and the summed loss gives each model's slice exactly its own gradient, so
 training the stack equals K separate runs.
 
 How: a copy of the first model in which every ``nn.Linear``, ``nn.LayerNorm`` and
@@ -10,7 +10,7 @@ How: a copy of the first model in which every ``nn.Linear``, ``nn.LayerNorm`` an
 leading axis. Inputs carry the same axis, (K, B, T). The model's own code never sees it as
 anything but more batch: attention folds it into the batch, elementwise layers don't care,
 and only the stacked layers split the leading axis K ways again (one ``bmm`` per linear
-layer for all seeds). For 8 seeds of the grokking ``seed`` preset this measured 1.8x faster
+layer for all models). For 8 seeds of the grokking ``brief`` preset this measured 1.8x faster
 per training epoch and 3x per evaluation than ``torch.func.vmap`` over ``functional_call``,
 whose per-op dispatch dominated ops this small.
 """
@@ -25,13 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def seed_major(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(K * ..., ..., C) or (K, ..., C) -> (K, N, C): the seed axis is outermost either way."""
+def model_major(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(K * ..., ..., C) or (K, ..., C) -> (K, N, C): the model axis is outermost either way."""
     return x.reshape(k, -1, x.shape[-1])
 
 
 class StackedLinear(nn.Module):
-    """K linear layers: one ``bmm`` for all seeds. Its weight is stored (K, in, out), the
+    """K linear layers: one ``bmm`` for all models. Its weight is stored (K, in, out), the
     right operand of ``bmm`` as it is: then no step copies a weight, or a gradient into the
     weight's layout (with (K, out, in) storage those copies took a quarter of a step)."""
 
@@ -42,7 +42,7 @@ class StackedLinear(nn.Module):
         self.transposed = transposed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = seed_major(x, self.weight.shape[0])
+        flat = model_major(x, self.weight.shape[0])
         weight = self.weight if self.transposed else self.weight.mT
         if self.bias is None:
             out = torch.bmm(flat, weight)
@@ -58,7 +58,7 @@ class StackedLayerNorm(nn.Module):
         self.weight, self.bias = weight, bias  # (K, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        normed = seed_major(F.layer_norm(x, self.normalized_shape, eps=self.eps), len(self.weight))
+        normed = model_major(F.layer_norm(x, self.normalized_shape, eps=self.eps), len(self.weight))
         gain = self.weight.unsqueeze(1)
         if self.bias is None:
             return (normed * gain).view(x.shape)
@@ -74,7 +74,7 @@ class StackedEmbedding(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         table = self.weight.mT if self.transposed else self.weight
         K, V, C = table.shape
-        # seed k's tokens index rows k*V .. k*V + V-1 of the seeds' tables laid end to end
+        # model k's tokens index rows k*V .. k*V + V-1 of the models' tables laid end to end
         offsets = torch.arange(K, device=idx.device).unsqueeze(1) * V
         rows = F.embedding(idx.reshape(K, -1) + offsets, table.reshape(K * V, C))
         return rows.view(*idx.shape, C)
@@ -87,7 +87,7 @@ class StackedModels(nn.Module):
     """``forward(x)`` with ``x`` of shape (K, B, ...) runs model k on ``x[k]``.
 
     A model returning a tuple (like ``Transformer``'s ``(logits, loss)``) gives its first
-    element; compute per-seed losses on the stacked output. Parameter names are the
+    element; compute per-model losses on the stacked output. Parameter names are the
     models' own (``stacked.parameter_dict()["lm_head.weight"]`` is (K, vocab, C)).
 
     Supported: models whose parameters all live in Linear, LayerNorm and Embedding layers,
@@ -135,14 +135,14 @@ class StackedModels(nn.Module):
 
     def parameter_dict(self) -> dict[str, torch.Tensor]:
         """Each parameter by the models' own name, shaped (K, *its shape in one model)."""
-        return {n: self.seed_layout(p, p) for n, p in self.model.named_parameters()}
+        return {n: self.model_layout(p, p) for n, p in self.model.named_parameters()}
 
     def is_transposed(self, param: nn.Parameter) -> bool:
         """Whether ``param`` is stored (K, in, out): a linear weight, or a table tied to one."""
         layers = self.model.modules()
         return any(getattr(m, "transposed", False) and m.weight is param for m in layers)
 
-    def seed_layout(self, param: nn.Parameter, value: torch.Tensor) -> torch.Tensor:
+    def model_layout(self, param: nn.Parameter, value: torch.Tensor) -> torch.Tensor:
         """``value`` (shaped and laid out like ``param``, e.g. its gradient or Adam moment)
         as (K, *the shape of the parameter in one model)."""
         return value.mT if self.is_transposed(param) else value
@@ -152,22 +152,22 @@ class StackedModels(nn.Module):
         return output[0] if isinstance(output, tuple) else output
 
     def unstack(self, k: int, model: nn.Module) -> nn.Module:
-        """Load seed ``k``'s weights into ``model`` (same architecture) and return it."""
+        """Load model ``k``'s weights into ``model`` (same architecture) and return it."""
         state = {n: p[k].detach().clone() for n, p in self.parameter_dict().items()}
         model.load_state_dict(state, strict=False)  # a tied weight is named once
         return model
 
-    def seed_optimizer_state(
+    def model_optimizer_state(
         self, state: dict[str, Any], k: int, params: list[nn.Parameter] | None = None
     ) -> dict[str, Any]:
         """Seed k's slice of the state of an optimizer over ``params`` (in the order its
         state is numbered: its groups one after another; default ``self.parameters()``),
-        as the same optimizer over seed k's own model holds it (scalars such as Adam's step
-        count are shared by all seeds)."""
+        as the same optimizer over model k alone holds it (scalars such as Adam's step
+        count are shared by all models)."""
         params = list(self.parameters()) if params is None else params
         per_param = {
             i: {
-                name: self.seed_layout(params[i], t)[k].contiguous() if t.dim() else t.clone()
+                name: self.model_layout(params[i], t)[k].contiguous() if t.dim() else t.clone()
                 for name, t in entries.items()
             }
             for i, entries in state["state"].items()
@@ -177,12 +177,12 @@ class StackedModels(nn.Module):
     def stacked_optimizer_state(
         self, states: list[dict[str, Any]], params: list[nn.Parameter] | None = None
     ) -> dict[str, Any]:
-        """The inverse of :meth:`seed_optimizer_state`: K seeds' states as one."""
+        """The inverse of :meth:`model_optimizer_state`: K models' states as one."""
         params = list(self.parameters()) if params is None else params
 
-        def stack(i: int, seed_values: list[torch.Tensor]) -> torch.Tensor:
-            together = torch.stack(seed_values)
-            return self.seed_layout(params[i], together).contiguous()
+        def stack(i: int, model_values: list[torch.Tensor]) -> torch.Tensor:
+            together = torch.stack(model_values)
+            return self.model_layout(params[i], together).contiguous()
 
         stacked = {
             i: {

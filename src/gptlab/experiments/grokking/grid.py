@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gptlab.config import ConfigError, check_finite, flat_names, flat_value, owner, replace_flat
-from gptlab.experiments.grokking.run import GrokConfig
+from gptlab.experiments.grokking import GrokConfig
 from gptlab.train.reproducibility import pick_device
 
 SET_BY_OPTIONS = {"seed": "--seeds", "epochs": "--max-epochs"}

@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from gptlab.analysis.sharpness import adaptive_top_eigenvalue, nearest_on_log_scale
 from gptlab.analysis.stability import generalization_stability
 from gptlab.config import flat_value
+from gptlab.experiments.grokking import GrokConfig, build_model
 from gptlab.experiments.grokking.mechanism import (
     load_snapshots,
     sharpness_over_training,
     train_loss_and_params,
 )
-from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model
 from gptlab.train.run_folder import RunFolder, read_json, write_json
 
 PHASES = ("memorized", "generalized")
@@ -48,8 +48,8 @@ MEASURES = ("hessian_top_eig", "hessian_trace", "adaptive_top_eig")
 @torch.no_grad()
 def train_losses(config: GrokConfig, states: list[dict]) -> list[float]:
     """Full-batch training loss of every state (eval mode: no dropout)."""
-    data = build_data(config)
-    model = build_model(config, data.vocab_size).eval()
+    data = config.task.build()
+    model = build_model(config).eval()
     losses = []
     for state in states:
         model.load_state_dict(state)
@@ -90,8 +90,8 @@ def measures(
 ) -> dict[str, list[float]]:
     """Every measure of :data:`MEASURES` for each state, on the full-batch training loss."""
     curves = sharpness_over_training(config, states, lanczos_steps, trace_samples)
-    data = build_data(config)
-    model = build_model(config, data.vocab_size).eval()
+    data = config.task.build()
+    model = build_model(config).eval()
     adaptive = []
     for state in states:
         model.load_state_dict(state)

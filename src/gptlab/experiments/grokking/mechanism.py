@@ -32,7 +32,7 @@ from gptlab.analysis.sharpness import sharpness
 from gptlab.analysis.trajectory import losses_on_plane, plane_grid, principal_plane, project
 from gptlab.config import ConfigError, flat_value
 from gptlab.data.modular import ModularSplit, all_pairs
-from gptlab.experiments.grokking.run import GrokConfig, build_data, build_model, check_config
+from gptlab.experiments.grokking import GrokConfig, ModularTask, build_model, check_config
 from gptlab.experiments.options import parse_options, read_run_config
 from gptlab.train.run_folder import RunFolder, check_state_shapes, load_safely, write_json
 
@@ -49,7 +49,7 @@ def load_snapshots(run_dir: Path | str) -> tuple[GrokConfig, list[int], list[dic
     if not paths:
         raise ConfigError(f"{run.path} has no snapshots: run it with --snapshot-every N")
     with torch.device("meta"):  # the shapes the config implies, without allocating
-        expected = build_model(config, flat_value(config, "p") + 1).state_dict()
+        expected = build_model(config).state_dict()
     states = [check_state_shapes(expected, load_snapshot(p), p) for p in paths]
     return config, [snapshot_epoch(p) for p in paths], states
 
@@ -87,8 +87,8 @@ def sharpness_over_training(
     config: GrokConfig, states: list[dict], lanczos_steps: int = 20, trace_samples: int = 10
 ) -> dict[str, list[float]]:
     """Top Hessian eigenvalue and Hutchinson trace of the full-batch training loss."""
-    data = build_data(config)
-    model = build_model(config, data.vocab_size).eval()  # eval: no dropout in the loss
+    data = config.task.build()
+    model = build_model(config).eval()  # eval: no dropout in the loss
     curves: dict[str, list[float]] = {"hessian_top_eig": [], "hessian_trace": []}
     seed = flat_value(config, "seed")
     for state in states:
@@ -115,6 +115,11 @@ def train_mask(data: ModularSplit) -> torch.Tensor:
     return mask
 
 
+def fourier_applies(config: GrokConfig) -> bool:
+    """Nanda et al.'s Fourier measures read the circuit of modular addition."""
+    return isinstance(config.task, ModularTask) and config.task.operation == "add"
+
+
 def fourier_over_training(
     config: GrokConfig, states: list[dict], share: float = KEY_SHARE
 ) -> dict[str, Any]:
@@ -122,11 +127,13 @@ def fourier_over_training(
     frequencies, for every snapshot. The key frequencies are read off the final logits, as
     Nanda et al. do: the fewest cos/sin(w_k (x + y)) frequencies holding ``share`` of their
     energy (a fixed count left real frequencies out)."""
-    operation, p = flat_value(config, "operation"), flat_value(config, "p")
-    if operation != "add":
-        raise ConfigError(f"Fourier progress measures are for 'add', not {operation!r}")
-    data = build_data(config)
-    model = build_model(config, data.vocab_size).eval()
+    if not fourier_applies(config):
+        raise ConfigError(
+            f"Fourier progress measures are for modular 'add', not {config.task.title()}"
+        )
+    p = config.task.p
+    data = config.task.build()
+    model = build_model(config).eval()
     mask = train_mask(data)
     norms = [frequency_norms(state["wte.weight"][:p].float()) for state in states]
     model.load_state_dict(states[-1])
@@ -152,8 +159,8 @@ def trajectory_landscape(
     config: GrokConfig, states: list[dict], resolution: int = 21
 ) -> dict[str, Any]:
     """Train and test loss on the principal plane of the training path, and the path on it."""
-    data = build_data(config)
-    model = build_model(config, data.vocab_size).eval()
+    data = config.task.build()
+    model = build_model(config).eval()
     snapshots = torch.stack([flatten(s) for s in states])
     directions, explained = principal_plane(snapshots)
     path = project(snapshots, directions)
@@ -213,7 +220,7 @@ def analyze_locked(
     config, epochs, states = snapshots
     result: dict[str, Any] = {"epochs": epochs}
     result["sharpness"] = sharpness_over_training(config, states, sharpness_steps, trace_samples)
-    if flat_value(config, "operation") == "add":
+    if fourier_applies(config):
         result["fourier"] = fourier_over_training(config, states)
     if len(states) >= 3:
         result["trajectory"] = trajectory_landscape(config, states, resolution)
@@ -268,6 +275,8 @@ def main(argv: list[str]) -> int:
     print(f"{options.run_dir}/mechanism.json, plots in {options.run_dir}/plots/")
     if "fourier" in result:
         print(f"key frequencies: {result['fourier']['key_frequencies']}")
+    else:
+        print("no Fourier measures: they read the circuit of modular addition only")
     return 0
 
 

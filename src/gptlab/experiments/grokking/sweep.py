@@ -34,15 +34,14 @@ from gptlab.analysis.statistics import proportion_ci
 from gptlab.analysis.survival import censored_median_ci
 from gptlab.config import ConfigError, flat_value, replace_flat
 from gptlab.experiments.executor import default_workers, resumable, resume_command, run_all
-from gptlab.experiments.grokking.grid import check_grid, parse_grid
-from gptlab.experiments.grokking.run import (
+from gptlab.experiments.grokking import (
     GENERALIZED,
     PRESETS,
     GrokConfig,
-    build_data,
     check_config,
     run_grok,
 )
+from gptlab.experiments.grokking.grid import check_grid, parse_grid
 from gptlab.experiments.options import (
     check_existing_run,
     check_out_dir,
@@ -93,7 +92,7 @@ def plan(
     check_folder_names(tasks)
     for task in tasks[::seeds]:  # one config per grid point; seeds cannot make it invalid
         check_config(task.config)
-        build_data(task.config)
+        task.config.task.build()
     return tasks
 
 

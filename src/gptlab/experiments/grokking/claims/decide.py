@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gptlab.analysis.statistics import fisher_fewer, fisher_two_sided, holm
 from gptlab.analysis.survival import logrank_later, logrank_two_sided
 from gptlab.config import flat_value
+from gptlab.experiments.grokking import GrokConfig
 from gptlab.experiments.grokking.claims.rows import (
     UNMIRRORED,
     Row,
@@ -20,7 +21,6 @@ from gptlab.experiments.grokking.claims.rows import (
     grok_epochs,
     point_text,
 )
-from gptlab.experiments.grokking.run import GrokConfig
 
 
 @dataclass

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from gptlab.config import ConfigError, flat_value, replace_flat
-from gptlab.experiments.grokking.run import GENERALIZED, PRESETS, GrokConfig
+from gptlab.experiments.grokking import GENERALIZED, PRESETS, GrokConfig
 
 
 @dataclass

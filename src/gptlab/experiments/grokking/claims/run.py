@@ -10,6 +10,7 @@ from typing import Any
 
 from gptlab.analysis.survival import kaplan_meier
 from gptlab.config import flat_value, replace_flat
+from gptlab.experiments.grokking import GrokConfig
 from gptlab.experiments.grokking import sweep as grok_sweep
 from gptlab.experiments.grokking.claims.decide import (
     claim_init_scale,
@@ -36,7 +37,6 @@ from gptlab.experiments.grokking.claims.rows import (
     with_unmirrored,
 )
 from gptlab.experiments.grokking.claims.sharpness import claim_sharpness, measure_sharpness
-from gptlab.experiments.grokking.run import GrokConfig
 
 
 def run_sweep(
