@@ -2,7 +2,7 @@
 ``claims.rows.with_unmirrored`` make them, and a plan small enough to run in a test."""
 
 from gptlab.config import replace_flat
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.grokking.claims.plan import ClaimsPlan
 
 

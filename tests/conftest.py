@@ -1,9 +1,9 @@
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
+from gptlab.config import replace_flat
 from gptlab.data.text import cache_dir, resolve_text_file
 
 # The test models are tiny: on a small or shared CPU, extra intra-op threads cost more in
@@ -61,6 +61,6 @@ def tiny_center_config(text_file):
     )
 
     def make(**changes):
-        return dataclasses.replace(PRESETS["smoke"], **(fields | changes))
+        return replace_flat(PRESETS["smoke"], **(fields | changes))
 
     return make

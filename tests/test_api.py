@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gptlab import CenterConfig, GrokConfig, Run, center, grok, load_run
+from gptlab import CenterConfig, GrokConfig, Run, center, grok, load_run, replace_flat
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
@@ -30,7 +30,7 @@ def test_load_run_reads_what_the_cli_wrote(tmp_path):
     assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
     run = load_run(out)
     assert isinstance(run, Run) and isinstance(run.config, GrokConfig)
-    assert run.config.epochs == 10 and run.status == "finished"
+    assert run.config.optim.epochs == 10 and run.status == "finished"
     assert [r["epoch"] for r in run.metrics] == [5, 10]
 
 
@@ -42,7 +42,7 @@ def test_center_runs_from_a_config_object(tmp_path, tiny_center_config):
 
 def test_errors_are_the_clis_errors(tmp_path):
     with pytest.raises(ValueError, match="lr = -1"):
-        grok(GrokConfig(lr=-1), out=tmp_path / "bad")
+        grok(replace_flat(GrokConfig(), lr=-1), out=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
     with pytest.raises(ValueError, match="no config.json"):
         load_run(tmp_path)

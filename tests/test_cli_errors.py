@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.config import check_finite, from_dict, to_dict
+from gptlab.config import ConfigError, check_finite, from_dict, to_dict
 from gptlab.experiments.centering.run import PRESETS as CENTER_PRESETS
-from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
+from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
 from gptlab.train import reproducibility
 from gptlab.train.reproducibility import pick_device
 
@@ -45,16 +45,16 @@ CASES = [
     (GROK + ["--weight-decay", "-1"], "weight_decay = -1"),
     (GROK + ["--eta-min", "-1"], "eta_min"),
     (GROK + ["--eta-min", "nan"], "eta_min = nan"),
-    (GROK + ["--init", "xavier"], "init 'xavier'"),
+    (GROK + ["--init", "xavier"], "invalid choice 'xavier' for argument '--init'"),
     (GROK + ["--init-scale", "0"], "init_scale = 0"),
     (GROK + ["--adam-eps", "0"], "adam_eps = 0"),
     (GROK + ["--warmup-steps", "-1"], "warmup_steps = -1"),
     (GROK + ["--grad-clip", "-1"], "grad_clip = -1"),
-    (GROK + ["--grad-filter", "median"], "grad_filter 'median'"),
-    (GROK + ["--optimizer", "sgd"], "optimizer 'sgd' is not one of ('adamw', 'adam')"),
+    (GROK + ["--grad-filter", "median"], "invalid choice 'median' for argument '--grad-filter'"),
+    (GROK + ["--optimizer", "sgd"], "invalid choice 'sgd' for argument '--optimizer'"),
     (GROK + ["--grad-filter-alpha", "1"], "grad_filter_alpha = 1"),
     (GROK + ["--grad-filter-lambda", "inf"], "grad_filter_lambda = inf"),
-    (GROK + ["--decay", "none"], "decay 'none'"),
+    (GROK + ["--decay", "none"], "invalid choice 'none' for argument '--decay'"),
     (GROK + ["--epochs", "0"], "epochs = 0"),
     (GROK + ["--epochs", "1.5"], "'1.5'"),
     (GROK + ["--betas", "0.9", "nan"], "betas = (0.9, nan)"),
@@ -239,7 +239,7 @@ def test_bad_command_line_is_one_clear_error(tmp_path, places, capsys, argv, mes
 def test_grok_seed_is_the_config_field_not_a_seed_count(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(GROK[:-1] + [str(out), "--seed", "3", "--eval-every", "1"]) == 0
-    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    assert json.loads((out / "config.json").read_text())["runtime"]["seed"] == 3
     assert not (out / "seeds.json").exists()
 
 
@@ -259,15 +259,27 @@ def test_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):
     assert capsys.readouterr().err == "gptlab sample: interrupted\n"
 
 
-def test_multi_line_value_error_is_printed_as_one_line(monkeypatch, capsys):
+def test_multi_line_config_error_is_printed_as_one_line(monkeypatch, capsys):
     from gptlab.experiments.centering import sample as sample
 
     def refuse(argv):
-        raise ValueError("first\n  second\n")
+        raise ConfigError("first\n  second\n")
 
     monkeypatch.setattr(sample, "main", refuse)
     assert cli.main(["sample"]) == 2
     assert capsys.readouterr().err == "gptlab sample: error: first second\n"
+
+
+def test_an_unexpected_error_inside_a_run_keeps_its_traceback(monkeypatch):
+    """Only a bad setting is a one-line exit 2: a bug must not pass for one."""
+    from gptlab.experiments.centering import sample as sample
+
+    def bug(argv):
+        raise ValueError("a bug, not a setting")
+
+    monkeypatch.setattr(sample, "main", bug)
+    with pytest.raises(ValueError, match="a bug, not a setting"):
+        cli.main(["sample"])
 
 
 @dataclass
@@ -294,7 +306,7 @@ def test_check_finite_accepts_finite_numbers():
         (Outer(lr=math.nan), "lr = nan must be a finite number"),
         (Outer(lr=-math.inf), "lr = -inf must be a finite number"),
         (Outer(betas=(0.9, math.inf)), "betas = (0.9, inf) must be a finite number"),
-        (Outer(inner=Inner(scale=math.nan)), "inner.scale = nan must be a finite number"),
+        (Outer(inner=Inner(scale=math.nan)), "scale = nan must be a finite number"),
     ],
 )
 def test_check_finite_names_the_field(config, message):

@@ -1,15 +1,14 @@
 """The GPU path, where there is one: ``pytest -m cuda`` (``benchmarks/gpu_check.py`` runs
 them). On a machine without CUDA every test here is skipped."""
 
-import dataclasses
-
 import pytest
 import torch
 
+from gptlab.config import replace_flat
 from gptlab.experiments.centering.run import PRESETS as CENTER_PRESETS
 from gptlab.experiments.centering.run import model_config, run_center
-from gptlab.experiments.grokking.run import PRESETS as GROK_PRESETS
-from gptlab.experiments.grokking.run import run_grok
+from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
+from gptlab.experiments.grokking import run_grok
 from gptlab.nn import Transformer
 
 pytestmark = [
@@ -20,7 +19,7 @@ pytestmark = [
 
 @pytest.mark.parametrize("variant", ["baseline", "qk_centered", "full_centered"])
 def test_the_gpt_on_cuda_computes_what_it_computes_on_the_cpu(variant):
-    config = dataclasses.replace(CENTER_PRESETS["cpu"], variant=variant)
+    config = replace_flat(CENTER_PRESETS["cpu"], variant=variant)
     torch.manual_seed(0)
     model = Transformer(model_config(config, 65)).eval()
     x = torch.randint(0, 65, (4, config.block_size))
@@ -38,7 +37,7 @@ def test_a_center_run_on_cuda_trains(tmp_path, tiny_center_config, dtype):
 
 
 def test_a_grok_run_on_cuda_follows_the_cpu_run(tmp_path):
-    config = dataclasses.replace(GROK_PRESETS["smoke"], epochs=50)
+    config = replace_flat(GROK_PRESETS["smoke"], epochs=50)
     on_cpu = run_grok(config, tmp_path / "cpu", progress=False)
-    on_gpu = run_grok(dataclasses.replace(config, device="cuda"), tmp_path / "gpu", progress=False)
+    on_gpu = run_grok(replace_flat(config, device="cuda"), tmp_path / "gpu", progress=False)
     assert on_gpu["final"]["train_loss"] == pytest.approx(on_cpu["final"]["train_loss"], rel=0.05)

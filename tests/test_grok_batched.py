@@ -1,15 +1,14 @@
 """Batched seeds: K seeds trained as one stacked model equal K separate runs."""
 
-import dataclasses
-
 import pytest
 import torch
 
-from gptlab.experiments.grokking import run as grok
-from gptlab.experiments.grokking.run import PRESETS, run_grok, run_seeds, seed_configs
+from gptlab.config import replace_flat
+from gptlab.experiments import grokking as grok
+from gptlab.experiments.grokking import PRESETS, run_grok, run_seeds, seed_configs
 from gptlab.train.run_folder import RunFolder
 
-CONFIG = dataclasses.replace(
+CONFIG = replace_flat(
     PRESETS["smoke"],
     epochs=12,
     eval_every=3,
@@ -33,7 +32,7 @@ def assert_same_metrics(left: RunFolder, right: RunFolder) -> None:
 def test_batched_seeds_equal_separate_runs(tmp_path):
     batched = run_seeds(CONFIG, 2, tmp_path / "batched", batched=True, progress=False)
     for config in seed_configs(CONFIG, 2):
-        run_grok(config, tmp_path / "alone" / f"seed-{config.seed}", progress=False)
+        run_grok(config, tmp_path / "alone" / f"seed-{config.runtime.seed}", progress=False)
     for seed in (0, 1):
         assert_same_metrics(
             RunFolder(tmp_path / "batched" / f"seed-{seed}"),
@@ -44,10 +43,12 @@ def test_batched_seeds_equal_separate_runs(tmp_path):
 
 
 def test_batched_seeds_with_filter_clipping_and_decay_groups_equal_separate_runs(tmp_path):
-    config = dataclasses.replace(CONFIG, **KNOBS)
+    config = replace_flat(CONFIG, **KNOBS)
     run_seeds(config, 2, tmp_path / "batched", batched=True, progress=False)
     for seed_config in seed_configs(config, 2):
-        run_grok(seed_config, tmp_path / "alone" / f"seed-{seed_config.seed}", progress=False)
+        run_grok(
+            seed_config, tmp_path / "alone" / f"seed-{seed_config.runtime.seed}", progress=False
+        )
     for seed in (0, 1):
         assert_same_metrics(
             RunFolder(tmp_path / "batched" / f"seed-{seed}"),
@@ -57,7 +58,7 @@ def test_batched_seeds_with_filter_clipping_and_decay_groups_equal_separate_runs
 
 def test_seeds_get_their_own_split_and_init():
     configs = seed_configs(CONFIG, 3)
-    assert [(c.seed, c.split_seed) for c in configs] == [(0, 0), (1, 1), (2, 2)]
+    assert [(c.runtime.seed, c.task.split_seed) for c in configs] == [(0, 0), (1, 1), (2, 2)]
 
 
 def crash_at_evaluation(monkeypatch, n: int) -> None:
@@ -70,7 +71,7 @@ def crash_at_evaluation(monkeypatch, n: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grok, "evaluate", evaluate)
+    monkeypatch.setattr(grok.run, "evaluate", evaluate)
 
 
 def test_a_seed_of_a_batched_run_continues_alone_as_its_own_run(tmp_path, monkeypatch):
@@ -101,7 +102,7 @@ KNOBS = {
 def test_batched_resume_after_interruption_equals_unbroken(tmp_path, monkeypatch, changes):
     # with dropout the global RNG (the masks) must be restored too, not only the weights;
     # with the knobs, the filter's EMA and the optimizer's two groups, split per seed
-    config = dataclasses.replace(CONFIG, batch_size=64, **changes)
+    config = replace_flat(CONFIG, batch_size=64, **changes)
     crash_at_evaluation(monkeypatch, 3)  # at epoch 9; the checkpoint is at epoch 6
     with pytest.raises(KeyboardInterrupt):
         run_seeds(config, 2, tmp_path / "cut", batched=True, progress=False)

@@ -9,7 +9,7 @@ import signal
 from claims_data import TINY
 
 from gptlab.cli import main as cli
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.grokking.claims.report import README_BEGIN, README_END
 from gptlab.experiments.grokking.claims.run import run_claims
 
@@ -55,7 +55,7 @@ def test_ctrl_c_names_the_command_that_resumes_every_claim(tmp_path, monkeypatch
             os.kill(os.getpid(), signal.SIGINT)
         return train_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(grok, "train_epoch", ctrl_c_in_epoch_3)
+    monkeypatch.setattr(grok.run, "train_epoch", ctrl_c_in_epoch_3)
     assert cli(argv) == 130
     line = capsys.readouterr().err.strip().splitlines()[-1]
     prefix = "gptlab grok-claims: stopped; resume with: "

@@ -7,7 +7,7 @@ from claims_data import runs
 
 from gptlab.analysis.statistics import holm
 from gptlab.config import replace_flat
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.grokking.claims.decide import (
     Decision,
     bracket_text,

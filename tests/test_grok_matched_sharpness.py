@@ -5,7 +5,7 @@ import json
 import math
 
 from gptlab.config import replace_flat
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.grokking.matched_sharpness import (
     evenly,
     measure_pair,
@@ -32,13 +32,13 @@ def fake_run(folder, config, scales: dict[int, float], test_acc: dict[int, float
     import torch
 
     from gptlab.config import to_dict
-    from gptlab.experiments.grokking.run import build_data, build_model, save_snapshot
+    from gptlab.experiments.grokking import build_model, save_snapshot
     from gptlab.train.run_folder import RunFolder
 
     run = RunFolder(folder).create()
     run.write_config(to_dict(config))
     torch.manual_seed(0)  # every fake run starts from the same weights
-    model = build_model(config, build_data(config).vocab_size)
+    model = build_model(config)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     for epoch, scale in scales.items():
         with torch.no_grad():

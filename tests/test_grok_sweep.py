@@ -15,7 +15,7 @@ from helpers import files, refusal
 
 from gptlab import cli
 from gptlab.config import ConfigError, flat_value, replace_flat
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.grokking.grid import parse_grid
 from gptlab.experiments.grokking.sweep import Task, collect, plan, summarize, sweep
 from gptlab.train.run_folder import RunFolder
@@ -62,7 +62,7 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing_runs(tmp_path, 
     out = tmp_path / "sweep"
     grid = parse_grid(["weight_decay=0,1"])
     # 2 seeds x 2 points of 20 epochs; stop in the 3rd run at epoch 15 (checkpoint at 10)
-    monkeypatch.setattr(grok, "train_epoch", Interrupt(grok.train_epoch, at_call=2 * 20 + 16))
+    monkeypatch.setattr(grok.run, "train_epoch", Interrupt(grok.train_epoch, at_call=2 * 20 + 16))
     with pytest.raises(KeyboardInterrupt):
         sweep(SMOKE, grid, seeds=2, max_epochs=20, out=out, workers=1)
     monkeypatch.undo()
@@ -207,7 +207,7 @@ def test_ctrl_c_names_the_command_that_resumes_the_whole_sweep(tmp_path, monkeyp
         return train_epoch(*args, **kwargs)
 
     train_epoch, ctrl_c_in_epoch_12.calls = grok.train_epoch, 0
-    monkeypatch.setattr(grok, "train_epoch", ctrl_c_in_epoch_12)
+    monkeypatch.setattr(grok.run, "train_epoch", ctrl_c_in_epoch_12)
     assert cli.main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
     prefix = "gptlab grok-sweep: stopped; resume with: "

@@ -14,7 +14,7 @@ from gptlab.analysis.landscape import (
     parameters_of,
     random_directions,
 )
-from gptlab.experiments.grokking.run import PRESETS, build_data, build_model
+from gptlab.experiments.grokking import PRESETS, build_model
 from gptlab.plots.landscape import loss_range, plot_landscape, plot_landscape_evolution
 
 
@@ -75,9 +75,9 @@ def test_surface_point_is_the_loss_at_the_shifted_parameters():
 
 def test_points_per_call_does_not_change_the_transformer_surface():
     config = PRESETS["smoke"]
-    data = build_data(config)
+    data = config.task.build()
     torch.manual_seed(0)
-    model = build_model(config, data.vocab_size)
+    model = build_model(config)
     params = parameters_of(model)
     directions = random_directions(params, 0)
     x, y = data.train_inputs[:16], data.train_targets[:16]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gptlab import cli
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.train.lifecycle import RunEnded
 from gptlab.train.run_folder import RunFolder
 
@@ -26,10 +26,10 @@ import torch
 torch.set_num_threads(1)
 from gptlab import cli
 from gptlab.experiments.centering import run as center
-from gptlab.experiments.grokking import run as grok
+from gptlab.experiments import grokking as grok
 from gptlab.train.run_folder import RunFolder
 owner, name, n, after = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "after"
-owner = {"grok": grok, "center": center, "RunFolder": RunFolder}[owner]
+owner = {"grok": grok.run, "center": center, "RunFolder": RunFolder}[owner]
 real, calls = getattr(owner, name), []
 def dying(*args, **kwargs):
     calls.append(1)
@@ -155,7 +155,7 @@ def stop_at_evaluation(monkeypatch, n: int, signum: int) -> None:
             signal.raise_signal(signum)  # as Ctrl-C or `kill` would, mid-epoch
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grok, "evaluate", evaluate)
+    monkeypatch.setattr(grok.run, "evaluate", evaluate)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -203,7 +203,7 @@ def test_a_batched_seed_that_diverges_leaves_its_siblings_resumable(tmp_path, mo
         steps, norms = real(*args)
         return steps, [norms[0], float("nan")]
 
-    monkeypatch.setattr(grok, "train_epoch", poison_seed_1)
+    monkeypatch.setattr(grok.run, "train_epoch", poison_seed_1)
     with pytest.raises(RunEnded, match="diverged: .*seed-1"):
         grok.run_seeds(grok.PRESETS["smoke"], 2, tmp_path, batched=True, progress=False)
     statuses = [RunFolder(tmp_path / s).read_summary()["status"] for s in ("seed-0", "seed-1")]
@@ -214,7 +214,8 @@ def test_an_edited_config_is_refused_on_resume(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    (out / "config.json").write_text(json.dumps(config | {"lr": 0.01}))
+    config["optim"]["lr"] = 0.01
+    (out / "config.json").write_text(json.dumps(config))
     assert cli.main(["grok", "--resume", str(out)]) == 2
     assert "the checkpoint differs from the config this run resumes with (lr: 0.003 vs 0.01)" in (
         capsys.readouterr().err
@@ -225,10 +226,10 @@ def test_a_run_from_before_a_config_field_existed_resumes_with_its_default(tmp_p
     out = tmp_path / "run"
     assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    del config["grad_filter"]  # as written by a gptlab without gradient filtering
+    del config["optim"]["grad_filter"]  # as written by a gptlab without gradient filtering
     (out / "config.json").write_text(json.dumps(config))
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
-    del checkpoint["config"]["grad_filter"]
+    del checkpoint["config"]["optim"]["grad_filter"]
     torch.save(checkpoint, out / "checkpoint.pt")
     (out / "summary.json").unlink()  # so that --resume has work to do
     assert cli.main(["grok", "--resume", str(out)]) == 0

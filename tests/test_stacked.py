@@ -45,7 +45,9 @@ def test_summed_loss_gives_each_seed_exactly_its_own_gradient():
     logits = stacked(x)[:, :, -1]  # (K, B, vocab)
     per_seed = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(3, 7)
     per_seed.mean(1).sum().backward()
-    stacked_grads = {n: stacked.seed_layout(p, p.grad) for n, p in stacked.model.named_parameters()}
+    stacked_grads = {
+        n: stacked.model_layout(p, p.grad) for n, p in stacked.model.named_parameters()
+    }
     for k, model in enumerate(models):
         model(x[k], y[k])[1].backward()
         for name, p in model.named_parameters():
@@ -86,7 +88,7 @@ def test_optimizer_state_splits_per_seed_and_joins_back():
     F.cross_entropy(stacked(x)[:, :, -1].flatten(0, 1), y.flatten()).backward()
     opt.step()
     state = opt.state_dict()
-    seeds = [stacked.seed_optimizer_state(state, k) for k in range(3)]
+    seeds = [stacked.model_optimizer_state(state, k) for k in range(3)]
     # seed 1's moments are shaped like its own model's parameters
     own = [p.shape for p in models[1].parameters()]
     assert [s["exp_avg"].shape for s in seeds[1]["state"].values()] == own
@@ -97,6 +99,6 @@ def test_optimizer_state_splits_per_seed_and_joins_back():
 
 
 def test_models_with_per_model_state_outside_the_stacked_layers_are_refused():
-    centered = dataclasses.replace(CONFIG, centering=CenteringConfig(final=True))
+    centered = dataclasses.replace(CONFIG, centering=CenteringConfig(sites=("final",)))
     with pytest.raises(ValueError, match="VectorCentering 'final_centering'"):
         StackedModels(seeded_models(2, centered))

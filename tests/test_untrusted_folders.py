@@ -4,7 +4,6 @@ one line. Each case is what a user (or a folder received from someone else) can 
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -17,10 +16,11 @@ import pytest
 import torch
 
 from gptlab import api, cli
+from gptlab.config import replace_flat, to_dict
+from gptlab.experiments import grokking as grok
 from gptlab.experiments.centering import run as center
 from gptlab.experiments.centering.run import CenterConfig
-from gptlab.experiments.grokking import run as grok
-from gptlab.experiments.grokking.run import GrokConfig
+from gptlab.experiments.grokking import GrokConfig
 from gptlab.train import memory
 from gptlab.train.run_folder import RunFolder
 
@@ -198,7 +198,8 @@ def test_a_damaged_seeds_file_is_refused(tmp_path, capsys, content):
 
 def test_load_run_refuses_a_hand_edited_config_as_resume_does(stopped_grok):
     config = json.loads((stopped_grok / "config.json").read_text())
-    (stopped_grok / "config.json").write_text(json.dumps(config | {"lr": 0.5}))
+    config["optim"]["lr"] = 0.5
+    (stopped_grok / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="the checkpoint differs"):
         api.load_run(stopped_grok)
     (stopped_grok / "config.json").write_text("123")
@@ -275,7 +276,7 @@ def test_a_config_only_folder_reads_no_data(tmp_path, capsys):
     secret.write_text("not for training " * 100)
     folder = tmp_path / "F"
     folder.mkdir()
-    config = dataclasses.asdict(CenterConfig(data_file=str(secret)))
+    config = to_dict(replace_flat(CenterConfig(), data_file=str(secret)))
     (folder / "config.json").write_text(json.dumps(config))
     cache = Path(os.environ["GPTLAB_CACHE_DIR"])
     assert cli.main(["center", "--resume", str(folder)]) == 2
@@ -288,8 +289,6 @@ def test_sample_checks_checkpoint_shapes_before_building_a_model(tmp_path, text_
     out = tmp_path / "run"
     assert cli.main(center_argv(text_file, out)) == 0
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
-    checkpoint["state"]["model_config"]["n_embd"] = 8192  # no longer read
-    checkpoint["state"]["model_config"]["n_layer"] = 12
     checkpoint["state"]["model"]["lm_head.weight"] = torch.zeros(3, 8192)
     torch.save(checkpoint, out / "checkpoint.pt")
     assert cli.main(["sample", "--run", str(out), "--tokens", "5"]) == 2
@@ -303,16 +302,37 @@ def test_sample_checks_checkpoint_shapes_before_building_a_model(tmp_path, text_
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: api.grok(GrokConfig(epochs=4.5)), "epochs = 4.5 is not a valid int"),
-        (lambda: api.grok(GrokConfig(lr="0.001")), "lr = '0.001' is not a valid float"),
-        (lambda: api.grok(GrokConfig(p="23")), "p = '23' is not a valid int"),
-        (lambda: api.grok(GrokConfig(p=23.0)), "p = 23.0 is not a valid int"),
-        (lambda: api.grok(GrokConfig(d_model=True)), "d_model = True is not a valid int"),
-        (lambda: api.grok(GrokConfig(betas=(0.9,))), "betas = (0.9,) is not a valid"),
-        (lambda: api.grok(GrokConfig(seed=2**70)), "does not fit a 64-bit integer"),
-        (lambda: api.center(CenterConfig(max_iters=3.5)), "max_iters = 3.5 is not a valid int"),
-        (lambda: api.center(CenterConfig(center_qk="yes")), "center_qk = 'yes' is not a valid"),
-        (lambda: api.center(CenterConfig(lr="1e-3")), "lr = '1e-3' is not a valid float"),
+        (
+            lambda: api.grok(replace_flat(GrokConfig(), epochs=4.5)),
+            "epochs = 4.5 is not a valid int",
+        ),
+        (
+            lambda: api.grok(replace_flat(GrokConfig(), lr="0.001")),
+            "lr = '0.001' is not a valid float",
+        ),
+        (lambda: api.grok(replace_flat(GrokConfig(), p="23")), "p = '23' is not a valid int"),
+        (lambda: api.grok(replace_flat(GrokConfig(), p=23.0)), "p = 23.0 is not a valid int"),
+        (
+            lambda: api.grok(replace_flat(GrokConfig(), d_model=True)),
+            "d_model = True is not a valid int",
+        ),
+        (
+            lambda: api.grok(replace_flat(GrokConfig(), betas=(0.9,))),
+            "betas = (0.9,) is not a valid",
+        ),
+        (lambda: api.grok(replace_flat(GrokConfig(), seed=2**70)), "does not fit a 64-bit integer"),
+        (
+            lambda: api.center(replace_flat(CenterConfig(), max_iters=3.5)),
+            "max_iters = 3.5 is not a valid int",
+        ),
+        (
+            lambda: api.center(replace_flat(CenterConfig(), dropout="0.1")),
+            "dropout = '0.1' is not a valid",
+        ),
+        (
+            lambda: api.center(replace_flat(CenterConfig(), lr="1e-3")),
+            "lr = '1e-3' is not a valid float",
+        ),
         (lambda: api.grok(CenterConfig()), "a GrokConfig is needed here, not CenterConfig"),
         (lambda: api.center(GrokConfig()), "a CenterConfig is needed here, not GrokConfig"),
         (lambda: api.grok("smoke"), "a GrokConfig is needed here, not str"),
@@ -329,7 +349,7 @@ def test_the_api_refuses_wrong_types_before_writing(tmp_path, monkeypatch, call,
     "argv, part",
     [
         ([*SMOKE, "--p", "100003"], "one step's activations"),
-        ([*SMOKE, "--p", "12007", "--batch-size", "64"], "the data (p = 12007)"),
+        ([*SMOKE, "--p", "12007", "--batch-size", "64"], "the data (add mod 12007"),
         ([*SMOKE, "--d-model", "65536"], "the parameters"),
         ([*SMOKE, "--landscape-resolution", "100000"], "the loss landscapes"),
         (["center", "--preset", "smoke", "--batch-size", "100000000"], "one step's activations"),
