@@ -19,7 +19,8 @@ from gptlab.experiments.executor import (
     resume_command,
     run_all,
 )
-from gptlab.train.lifecycle import EXIT_STOPPED, RunEnded, StopRequests
+from gptlab.train.lifecycle import EXIT_STOPPED, RunEnded
+from gptlab.train.signals import StopRequests
 
 
 def square_with_pid(x: int) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from gptlab.experiments.grokking import check_config as check_grok_config
 
 __all__ = ["Run", "grok", "center", "load_run", "GrokConfig", "CenterConfig", "replace_flat"]
 from gptlab.experiments.options import read_run_config
-from gptlab.train.lifecycle import check_same_config
+from gptlab.train.checkpoint import check_same_config
 from gptlab.train.run_folder import RunFolder, default_run_dir
 
 

@@ -13,10 +13,8 @@ brings the guarantees, written once:
   and one line saying how to resume (exit code 130);
 - ``summary.json`` is written last, after the plots, and always carries a ``status``.
 
-One checkpoint layout for every experiment::
-
-    {"config": dict, "counters": {"unit", "step", "wall_s"}, "metrics_bytes": int,
-     "state": the experiment's own state (tensors and plain values)}
+Checkpoints (one layout, components by name) are ``gptlab.train.checkpoint``'s; the stop
+signals ``gptlab.train.signals``'.
 """
 
 from __future__ import annotations
@@ -27,24 +25,27 @@ import json
 import math
 import shlex
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from gptlab.config import ConfigError, flat_dict, from_dict, to_dict
+from gptlab.config import ConfigError, flat_dict
+from gptlab.train.checkpoint import (
+    Component,
+    load_components,
+    resumable_checkpoints,
+    save_checkpoints,
+)
 from gptlab.train.run_folder import (
     RunFolder,
-    is_number,
     no_space_message,
     write_json,
 )
-
-CHECKPOINT_KEYS = {"config", "counters", "metrics_bytes", "state"}
+from gptlab.train.signals import StopNow, StopRequests
 
 EXIT_STOPPED, EXIT_DIVERGED = 130, 3
 
@@ -67,30 +68,6 @@ class Counters:
     unit: int = 0  # epochs or iterations completed
     step: int = 0  # optimizer steps taken
     wall_s: float = 0.0  # training wall time, summed over resumes
-
-
-class Component(Protocol):
-    """A piece of a run that checkpoints itself (torchtitan's ``Stateful``, one entry per
-    run folder: K stacked models split and join their state here, in one place)."""
-
-    def state_dicts(self) -> list[Any]:
-        """Each folder's state (every process calls it: it may be a collective)."""
-
-    def load_state_dicts(self, states: list[Any]) -> None: ...
-
-
-class Value:
-    """A component from two functions: ``get()`` -> each folder's state, ``put(states)``.
-    Both are looked up when called, so a component may follow objects its run rebuilds."""
-
-    def __init__(self, get: Callable[[], list[Any]], put: Callable[[list[Any]], None]) -> None:
-        self.state_dicts, self.load_state_dicts = get, put
-
-
-def per_model(get: Callable[[], Any]) -> Value:
-    """The component of a one-folder run's object with ``state_dict``/``load_state_dict``
-    (a model, an optimizer), looked up through ``get`` when saved or restored."""
-    return Value(lambda: [get().state_dict()], lambda states: get().load_state_dict(*states))
 
 
 class Experiment(Protocol):
@@ -214,50 +191,6 @@ def result_or_divergence(run: Callable[..., dict[str, Any]], *args, **kwargs) ->
         return ended.summaries[0]
 
 
-def resumable_checkpoints(exp: Experiment) -> list[dict[str, Any]] | None:
-    """The checkpoints of a run to resume, checked against its config; None for a run
-    killed before its first checkpoint (it starts again)."""
-    for folder, config in zip(exp.folders, exp.configs, strict=True):
-        check_same_config(exp.config_type, folder, "config.json", folder.read_config(), config)
-    have = [f.checkpoint_path.exists() for f in exp.folders]
-    if not any(have):
-        return None
-    if not all(have):
-        missing = [str(f.path) for f, h in zip(exp.folders, have, strict=True) if not h]
-        raise ConfigError(f"some folders of this run have no checkpoint: {missing}")
-    checkpoints = [check_checkpoint(exp, f, f.load_checkpoint()) for f in exp.folders]
-    for folder, config, checkpoint in zip(exp.folders, exp.configs, checkpoints, strict=True):
-        check_same_config(exp.config_type, folder, "checkpoint", checkpoint["config"], config)
-    units = {c["counters"]["unit"] for c in checkpoints}
-    if len(units) != 1:
-        raise ConfigError(f"the folders of this run stopped at different {exp.unit}s: {units}")
-    return checkpoints
-
-
-def check_checkpoint(exp: Experiment, folder: RunFolder, checkpoint: Any) -> dict[str, Any]:
-    """The checkpoint's layout and counters as gptlab writes them: a crafted or damaged one
-    is refused before it can make a run skip, repeat or invent training."""
-    where = folder.checkpoint_path
-    if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS:
-        keys = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ConfigError(f"{where}: holds {keys}, not a checkpoint's {sorted(CHECKPOINT_KEYS)}")
-    counters = checkpoint["counters"]
-    if not isinstance(counters, dict) or set(counters) != {"unit", "step", "wall_s"}:
-        raise ConfigError(f"{where}: counters {counters!r} must be {{unit, step, wall_s}}")
-    integer = {"metrics_bytes": checkpoint["metrics_bytes"], "step": counters["step"]}
-    integer[exp.unit] = counters["unit"]
-    for name, value in integer.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"{where}: {name} = {value!r} must be an integer >= 0")
-    if counters["unit"] > exp.total:
-        raise ConfigError(f"{where}: {exp.unit} {counters['unit']} is past the run's {exp.total}")
-    if not (is_number(counters["wall_s"]) and 0 <= counters["wall_s"] < math.inf):
-        raise ConfigError(f"{where}: wall_s = {counters['wall_s']!r} must be a number >= 0")
-    if not isinstance(checkpoint["state"], dict) or not isinstance(checkpoint["config"], dict):
-        raise ConfigError(f"{where}: its config and state must be dictionaries")
-    return checkpoint
-
-
 def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | None) -> Counters:
     """Counters of a fresh run (folders created, configs written) or of the checkpoints."""
     if not resume:
@@ -273,22 +206,6 @@ def start(exp: Experiment, resume: bool, checkpoints: list[dict[str, Any]] | Non
             folder.create()  # plots/ may have been removed: it is derived output
             write_start_files(exp, folder)
     return Counters(**checkpoints[0]["counters"])
-
-
-def load_components(exp: Experiment, checkpoints: list[dict[str, Any]]) -> None:
-    """Every component's state, by name and in the experiment's order; a checkpoint
-    without one of them (or with a state no component reads) is refused."""
-    components = exp.components()
-    retired = set(getattr(exp, "retired_state", ()))
-    for folder, checkpoint in zip(exp.folders, checkpoints, strict=True):
-        saved = set(checkpoint["state"]) - retired
-        if saved != set(components):
-            raise ConfigError(
-                f"{folder.checkpoint_path}: holds the state of {sorted(saved)}, but this "
-                f"run restores {sorted(components)}; start a new run"
-            )
-    for name, component in components.items():
-        component.load_state_dicts([c["state"][name] for c in checkpoints])
 
 
 def check_rows_before(exp: Experiment, folder: RunFolder, unit: int) -> None:
@@ -323,25 +240,6 @@ def fresh_start(exp: Experiment) -> Counters:
     return Counters()
 
 
-def check_same_config(
-    config_type: type, folder: RunFolder, source: str, saved: Any, config: dict[str, Any]
-) -> None:
-    """The run's config must be the one it was started with: a hand edit of config.json
-    would otherwise silently change (or silently not change) what is trained. A field added
-    to the config class since the run started takes its default, which by convention is
-    the behaviour before the field existed."""
-    saved = to_dict(from_dict(config_type, saved))
-    saved, config = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
-    if saved != config:
-        saved, config = flat_dict(saved), flat_dict(config)
-        fields = sorted(k for k in saved.keys() | config.keys() if saved.get(k) != config.get(k))
-        changes = ", ".join(f"{k}: {saved.get(k)!r} vs {config.get(k)!r}" for k in fields[:4])
-        raise ConfigError(
-            f"{folder.path}: the {source} differs from the config this run resumes with "
-            f"({changes}); a run's config cannot change, start a new run for new settings"
-        )
-
-
 def open_writers(exp: Experiment, counters: Counters, stack: contextlib.ExitStack) -> list:
     if not exp.is_main:
         return []
@@ -371,23 +269,6 @@ def log_hparams(writers: list, configs: list[dict], summaries: list[dict]) -> No
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         writer.add_hparams(hparams, metrics, run_name=".")
-
-
-def save_checkpoints(exp: Experiment, counters: Counters) -> None:
-    # every process takes part, even off main: a component's state may be a collective
-    by_name = {name: c.state_dicts() for name, c in exp.components().items()}
-    if not exp.is_main:
-        return
-    states = [{name: by_name[name][k] for name in by_name} for k in range(len(exp.folders))]
-    for folder, config, state in zip(exp.folders, exp.configs, states, strict=True):
-        folder.save_checkpoint(
-            {
-                "config": config,
-                "counters": asdict(counters),
-                "metrics_bytes": folder.sync_metrics(),
-                "state": state,
-            }
-        )
 
 
 def write_summaries(
@@ -473,37 +354,3 @@ def one_line_writer_errors(exp: Experiment, counters: Counters) -> Iterator[None
         raise OSError(error.errno, f"{no_space_message(where)}: {resume_command(exp)}") from None
     finally:
         threading.excepthook = previous
-
-
-class StopNow(BaseException):
-    """A second SIGINT/SIGTERM: stop without finishing the checkpoint under way (a
-    BaseException, so that no ``except Exception`` in a run swallows it)."""
-
-
-class StopRequests:
-    """While active, SIGINT and SIGTERM only set ``requested``: the loop stops at the next
-    unit boundary with a checkpoint instead of dying mid-step. A second one raises
-    :class:`StopNow` at once: temporary files are removed on the way out and the previous
-    checkpoint stays, so the run still resumes."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequests:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self.handle)
-        return self
-
-    def handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # asked twice: stop now
-            raise StopNow
-        self.requested = True
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous = {}

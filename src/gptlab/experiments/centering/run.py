@@ -37,6 +37,7 @@ from gptlab.experiments.centering.evaluate import autocast_for, estimate_loss, f
 from gptlab.experiments.centering.presets import PRESETS
 from gptlab.experiments.centering.variants import VARIANTS, control_of, placements
 from gptlab.nn import Transformer
+from gptlab.train.checkpoint import Value, per_model
 from gptlab.train.distributed import (
     DistributedContext,
     gather_to_main,
@@ -44,7 +45,7 @@ from gptlab.train.distributed import (
     mean_across_processes,
     shutdown_distributed,
 )
-from gptlab.train.lifecycle import Counters, Value, per_model, run_experiment
+from gptlab.train.lifecycle import Counters, run_experiment
 from gptlab.train.memory import check_fits
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import (

@@ -35,8 +35,9 @@ from gptlab.experiments.grokking.train import build_optimizer, steps_per_epoch, 
 from gptlab.nn.stacked import StackedModels
 from gptlab.nn.transformer import Transformer
 from gptlab.plots.grokking import plot_attention_evolution
+from gptlab.train.checkpoint import Value
 from gptlab.train.grad_filter import EmaGradFilter
-from gptlab.train.lifecycle import Counters, Value, run_experiment
+from gptlab.train.lifecycle import Counters, run_experiment
 from gptlab.train.reproducibility import pick_device, rng_state, seed_everything, set_rng_state
 from gptlab.train.run_folder import RunFolder
 
