@@ -6,7 +6,6 @@ raised before anything is written: no run folder for a command that was refused.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import io
@@ -15,7 +14,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import tyro
 
@@ -29,10 +28,25 @@ RULE = re.compile(r"^[─━]+$")
 
 
 @dataclass
+class RunOptions:
+    """The options every run command takes besides its config's fields; a lab's command
+    adds its config (a field named ``config``) and its own options in a subclass."""
+
+    preset: Annotated[str, tyro.conf.arg(metavar="NAME")] = ""
+    """starting values for the config: one of the presets the description lists"""
+    out: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """run folder, new or empty (None: a new folder under runs/)"""
+    resume: Annotated[str | None, tyro.conf.arg(metavar="DIR")] = None
+    """continue the interrupted run in DIR with its saved config (None: a new run; no other
+    option goes with it)"""
+
+
+@dataclass
 class RunRequest(Generic[C]):
     config: C
     run_dir: Path
     resume: bool
+    options: RunOptions
 
 
 def parse_config(argv: list[str], config_cls: type[C], default: C, prog: str) -> C:
@@ -106,26 +120,6 @@ def check_out_dir(path: Path | str, option: str = "--out") -> None:
         raise ConfigError(f"{option} {path}: {existing} is not writable")
 
 
-class ShowDefaults(argparse.RawDescriptionHelpFormatter):
-    """Every option's default after its help (none for flags and None defaults, whose help
-    says what happens), and descriptions kept as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        quiet = action.default in (None, False, [], argparse.SUPPRESS)
-        if quiet or "%(default)" in text:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """The parser every subcommand's own options use: no prefix matching (``--seed`` must
-    never be read as ``--seeds``), and every option's default shown in ``--help``."""
-    return argparse.ArgumentParser(
-        prog=prog, description=description, allow_abbrev=False, formatter_class=ShowDefaults
-    )
-
-
 def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume") -> C:
     """The config saved in ``run_dir/config.json``, or a ConfigError naming the folder or
     the file and what is wrong with it."""
@@ -155,44 +149,51 @@ def check_request(config: C, run_dir: Path, option: str) -> None:
 def parse_run_request(
     argv: list[str],
     prog: str,
-    config_cls: type[C],
+    command_cls: type[RunOptions],
     presets: dict[str, C],
     default_preset: str,
     description: str = "",
 ) -> RunRequest[C]:
-    # no prefix matching: "--p 97" (a config field) must not be read as "--preset 97"
-    pre = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
-    pre.add_argument("--preset", choices=sorted(presets), default=None, help="preset")
-    pre.add_argument("--out", default=None, help="run folder")
-    pre.add_argument("--resume", default=None, metavar="DIR", help="run to resume")
-    known, rest = pre.parse_known_args(argv)
-    if any(a in ("-h", "--help") for a in rest):
-        print(
-            f"{description}\n\nRun options:\n"
-            f"  --preset {{{','.join(sorted(presets))}}}  starting values"
-            f" (default: {default_preset})\n"
-            "  --out DIR        run folder, new or empty (default: a new folder under runs/)\n"
-            "  --resume DIR     continue the interrupted run in DIR with its saved config\n"
-        )
+    """A run command's options and config in one tyro parse, the config starting from
+    ``--preset``'s values (so ``--help`` shows them); or, for ``--resume DIR``, the config
+    saved in DIR and no other option."""
+    preset = preset_named(argv, presets, default_preset)
+    listed = f"Presets: {', '.join(sorted(presets))} (default: {default_preset})."
+    default = command_cls(preset=preset, config=presets[preset])
+    options = parse_options(argv, command_cls, prog, f"{description}\n\n{listed}", default)
     for option in ("out", "resume"):
-        if getattr(known, option) == "":
+        if getattr(options, option) == "":
             raise ConfigError(f"--{option} needs a folder, not an empty string")
-    if known.resume is not None:
-        given = rest + [f"--{o}" for o in ("preset", "out") if getattr(known, o) is not None]
+    if options.resume is not None:
+        given = [a.split("=")[0] for a in argv if a.startswith("--") and a != "--resume"]
         if given:
             raise ConfigError(
-                f"--resume takes its config from {known.resume}/config.json; "
+                f"--resume takes its config from {options.resume}/config.json; "
                 f"drop the other options: {' '.join(given)}"
             )
-        config = read_run_config(Path(known.resume), config_cls)
-        check_request(config, Path(known.resume), "--resume")
-        return RunRequest(config, Path(known.resume), resume=True)
-    config = parse_config(rest, config_cls, presets[known.preset or default_preset], prog)
-    run_dir = Path(known.out or default_run_dir(prog.split()[-1]))
-    option = "--out" if known.out else "default run folder"
+        config = read_run_config(Path(options.resume), type(default.config))
+        check_request(config, Path(options.resume), "--resume")
+        return RunRequest(config, Path(options.resume), True, options)
+    check_finite(options.config)
+    run_dir = Path(options.out or default_run_dir(prog.split()[-1]))
+    option = "--out" if options.out else "default run folder"
     RunFolder(run_dir).check_new(option)
-    check_request(config, run_dir, option)
-    return RunRequest(config, run_dir, resume=False)
+    check_request(options.config, run_dir, option)
+    return RunRequest(options.config, run_dir, False, options)
+
+
+def preset_named(argv: list[str], presets: dict[str, C], default: str) -> str:
+    """The ``--preset NAME`` (or ``--preset=NAME``) among ``argv``: it sets the defaults
+    the rest of the command line is parsed against, so it is read first."""
+    name = default
+    for i, arg in enumerate(argv):
+        if arg == "--preset":
+            name = argv[i + 1] if i + 1 < len(argv) else ""
+        elif arg.startswith("--preset="):
+            name = arg.split("=", 1)[1]
+    if name not in presets:
+        raise ConfigError(f"--preset {name!r} is not one of {', '.join(sorted(presets))}")
+    return name
 
 
 def check_same_settings(owner: Path, kind: str, then: dict, now: dict) -> None:

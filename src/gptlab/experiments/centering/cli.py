@@ -14,16 +14,23 @@ iterations on 2026-12-01); the brief preset is meant for a GPU.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 from gptlab.experiments.centering.config import CenterConfig, check_config
 from gptlab.experiments.centering.presets import DEFAULT_PRESET, PRESETS
 from gptlab.experiments.centering.run import run_center
-from gptlab.experiments.options import parse_run_request
+from gptlab.experiments.options import RunOptions, parse_run_request
+
+
+@dataclass
+class CenterCommand(RunOptions):
+    config: CenterConfig = field(default_factory=lambda: PRESETS[DEFAULT_PRESET])
+    """the run's config, --preset's values changed by these options"""
 
 
 def main(argv: list[str]) -> int:
     request = parse_run_request(
-        argv, "gptlab center", CenterConfig, PRESETS, DEFAULT_PRESET, description=__doc__
+        argv, "gptlab center", CenterCommand, PRESETS, DEFAULT_PRESET, description=__doc__
     )
     check_config(request.config)
     summary = run_center(request.config, request.run_dir, resume=request.resume)

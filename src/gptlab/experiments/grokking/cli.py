@@ -9,12 +9,14 @@ a loss landscape every ``landscape_every`` epochs, TensorBoard and PNG plots
 
 from __future__ import annotations
 
-import argparse
 import math
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import tyro
 
 from gptlab.config import ConfigError, flat_value, to_dict
 from gptlab.experiments.grokking.checks import check_config
@@ -22,20 +24,30 @@ from gptlab.experiments.grokking.config import GrokConfig
 from gptlab.experiments.grokking.presets import PRESETS
 from gptlab.experiments.grokking.run import run_grok, run_seeds, seed_configs
 from gptlab.experiments.grokking.summary import summary_line
-from gptlab.experiments.options import RunRequest, parse_run_request
+from gptlab.experiments.options import RunOptions, RunRequest, parse_run_request
 from gptlab.train.lifecycle import EXIT_STOPPED, RunEnded
 from gptlab.train.run_folder import RunFolder, read_json_object, write_json
 
 DESCRIPTION = (
     "Train a transformer on a grokking task and watch it grok. The task comes with the\n"
-    "preset (modular arithmetic unless the preset says otherwise); the options below are\n"
+    "preset (modular arithmetic unless the preset says otherwise); the config options are\n"
     "that task's and the run's.\n"
     "How long, on a 2-core CPU (2026-12-01 and -02): --preset grok about 1 min; --preset fast\n"
     "about 30 s; --preset nanda about 36 min; --preset brief about 16 min\n"
-    "(see docs/grokking.md).\n\n"
-    "  --seeds K        K seeds (seed+i, split_seed+i), one folder each under --out\n"
-    "  --batched        train the K seeds as one model with a leading model axis"
+    "(see docs/grokking.md)."
 )
+
+
+@dataclass
+class GrokCommand(RunOptions):
+    seeds: int = 1
+    """K seeds (seed+i, split_seed+i), one folder each under --out"""
+    # a flag without a value, as before the options were a dataclass
+    batched: tyro.conf.UseCounterAction[int] = 0
+    """train the K seeds as one model with a leading model axis"""
+    config: GrokConfig = field(default_factory=lambda: PRESETS["grok"])
+    """the run's config, --preset's values changed by these options"""
+
 
 # The `grok` preset's recipe (what its measured p 23 table in docs/grokking.md varied only
 # the data of) and the fewest training pairs with which it generalized there in 5/5 seeds.
@@ -66,20 +78,15 @@ def expected_failure_note(c: GrokConfig) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    seeds = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    seeds.add_argument("--seeds", type=int, default=1, help="K seeds of the config")
-    seeds.add_argument("--batched", action="store_true", help="the K seeds as one model")
-    multi, rest = seeds.parse_known_args(argv)
-    request = parse_run_request(
-        rest, "gptlab grok", GrokConfig, PRESETS, default_preset="grok", description=DESCRIPTION
-    )
+    request = parse_run_request(argv, "gptlab grok", GrokCommand, PRESETS, "grok", DESCRIPTION)
+    seeds, batched = request.options.seeds, bool(request.options.batched)
     if not request.resume:
         check_config(request.config)  # before the note reads the task's sizes
     note = None if request.resume else expected_failure_note(request.config)
     if note:
         print(note, file=sys.stderr)
-    if multi.seeds != 1 or multi.batched or (request.run_dir / "seeds.json").exists():
-        return main_seeds(request, multi.seeds, multi.batched)
+    if seeds != 1 or batched or (request.run_dir / "seeds.json").exists():
+        return main_seeds(request, seeds, batched)
     summary = run_grok(request.config, request.run_dir, resume=request.resume)
     print(summary_line(request.run_dir, summary))
     return 0
