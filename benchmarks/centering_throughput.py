@@ -1,6 +1,6 @@
 """What centering costs: tokens/s of a full training step per variant, and of the op alone.
 
-    python benchmarks/centering_throughput.py            # seed model, block 256, batch 1/16/64
+    python benchmarks/centering_throughput.py            # brief's model, block 256, batch 1/16/64
     python benchmarks/centering_throughput.py --quick    # cpu-preset model, block 64
     python benchmarks/centering_throughput.py --device cuda
 
@@ -8,26 +8,27 @@ A training step = forward + backward + AdamW step at the real batch shape, with 
 autocast as training (bf16 on CUDA). The overhead is the step-time increase over baseline
 at the same batch size: the number that matters. The op alone (VectorCentering on the
 (B, T, C) final embeddings, forward and forward + backward) is shown beside it, because
-that is what the seed reported (3.3M tokens/s), and it says little about the step.
+that is what the brief reported (3.3M tokens/s), and it says little about the step.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Callable
 
 import torch
 from common import print_table, time_call
 
-from gptlab.experiments.centering.run import (
-    PRESETS,
-    VARIANTS,
-    autocast_for,
+from gptlab.config import replace_flat
+from gptlab.experiments.centering.config import (
+    CenterConfig,
     centering_config,
     describe_centering,
     model_config,
 )
+from gptlab.experiments.centering.evaluate import autocast_for
+from gptlab.experiments.centering.presets import PRESETS
+from gptlab.experiments.centering.variants import VARIANTS
 from gptlab.nn import CENTERING_MODES, CenteringConfig, Transformer, VectorCentering
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import pick_device
@@ -35,12 +36,12 @@ from gptlab.train.reproducibility import pick_device
 VOCAB = 65  # Tiny Shakespeare's characters
 
 
-def training_step(config, device: torch.device, batch: int) -> Callable[[], None]:
+def training_step(config: CenterConfig, device: torch.device, batch: int) -> Callable[[], None]:
     torch.manual_seed(0)
     model = Transformer(model_config(config, VOCAB)).to(device).train()
     optimizer = adamw(model, 1e-3, 0.1, (0.9, 0.99), device.type)
-    trained = torch.compile(model) if config.compile else model  # as ``gptlab center`` does
-    x = torch.randint(0, VOCAB, (batch, config.block_size), device=device)
+    trained = torch.compile(model) if config.runtime.compile else model  # as gptlab center does
+    x = torch.randint(0, VOCAB, (batch, config.model.block_size), device=device)
 
     def step() -> None:
         with autocast_for(config, device):
@@ -95,17 +96,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    base = PRESETS["cpu" if args.quick else "seed"]
-    base = dataclasses.replace(base, device=str(device))
+    base = replace_flat(PRESETS["cpu" if args.quick else "brief"], device=str(device))
+    m = base.model
     print(
-        f"device {device}, {base.n_layer} layers, {base.n_head} heads, d_model {base.d_model}, "
-        f"block {base.block_size}, dropout {base.dropout}, threads {torch.get_num_threads()}"
+        f"device {device}, {m.n_layer} layers, {m.n_head} heads, d_model {m.d_model}, "
+        f"block {m.block_size}, dropout {m.dropout}, threads {torch.get_num_threads()}"
     )
 
     rows = []
     variants = [v for v in VARIANTS if v != "custom"]  # baseline first
     for batch in args.batches:
-        configs = {v: dataclasses.replace(base, variant=v) for v in variants}
+        configs = {v: replace_flat(base, variant=v) for v in variants}
         steps = {v: training_step(c, device, batch) for v, c in configs.items()}
         seconds = interleaved_seconds(steps, device, args.repeats)
         for variant, config in configs.items():
@@ -115,7 +116,7 @@ def main() -> None:
                     "variant": variant,
                     "centering": describe_centering(centering_config(config)),
                     "step ms": 1000 * seconds[variant],
-                    "tokens/s": batch * base.block_size / seconds[variant],
+                    "tokens/s": batch * m.block_size / seconds[variant],
                     "overhead %": 100 * (seconds[variant] / seconds["baseline"] - 1),
                 }
             )
@@ -124,11 +125,11 @@ def main() -> None:
 
     op_rows = []
     for batch in args.batches:
-        shape = (batch, base.block_size, base.d_model)
+        shape = (batch, m.block_size, m.d_model)
         for mode in CENTERING_MODES:
             forward = op_seconds(mode, shape, device, False, args.repeats)
             both = op_seconds(mode, shape, device, True, args.repeats)
-            tokens = batch * base.block_size
+            tokens = batch * m.block_size
             op_rows.append(
                 {
                     "batch": batch,
@@ -137,7 +138,7 @@ def main() -> None:
                     "fwd+bwd tokens/s": tokens / both,
                 }
             )
-    print(f"\nCentering op alone on (B, {base.block_size}, {base.d_model}) vectors")
+    print(f"\nCentering op alone on (B, {m.block_size}, {m.d_model}) vectors")
     print_table(op_rows, ["batch", "mode", "fwd tokens/s", "fwd+bwd tokens/s"])
 
 

@@ -17,33 +17,29 @@ causes the loss spikes and to pick the presets.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import tempfile
 import time
 import typing
 from pathlib import Path
 
-from gptlab.experiments.grokking.run import (
-    PRESETS,
-    GrokConfig,
-    build_data,
-    run_seeds,
-    steps_per_epoch,
-)
-from gptlab.experiments.grokking.sweep import QUIET, parse_value
+from gptlab.config import ConfigError, replace_flat
+from gptlab.experiments.grokking import PRESETS, GrokConfig, run_seeds, steps_per_epoch
+from gptlab.experiments.grokking.grid import field_types, parse_value
+from gptlab.experiments.grokking.sweep import QUIET
 from gptlab.experiments.options import check_out_dir
 
 
-def parse_variant(spec: str) -> tuple[str, dict[str, typing.Any]]:
-    """``NAME:field=value,field=value`` (or a bare ``NAME``: the preset itself)."""
+def parse_variant(spec: str, base: GrokConfig) -> tuple[str, dict[str, typing.Any]]:
+    """``NAME:field=value,field=value`` (or a bare ``NAME``: the preset itself); each field
+    is a flat name of ``base`` (``adam_eps``, ``p``: whatever section holds it)."""
     name, _, body = spec.partition(":")
-    hints = typing.get_type_hints(GrokConfig)
+    hints = field_types(base)
     changes = {}
     for item in filter(None, body.split(",")):
         field, _, text = item.partition("=")
         if field not in hints:
-            raise SystemExit(f"--variant {spec}: no GrokConfig field {field!r}")
+            raise ConfigError(f"no GrokConfig field {field!r}")
         if hints[field] == tuple[float, float]:
             changes[field] = tuple(float(v) for v in text.split("/"))
         else:
@@ -72,7 +68,7 @@ def describe(
         for s in summaries
     ]
     reached = [e for e in stable if e is not None]
-    per_epoch = steps_per_epoch(config, len(build_data(config).train_targets))
+    per_epoch = steps_per_epoch(config.optim, len(config.task.build().train_targets))
     shares = [s["share_at_threshold_after_generalizing"] for s in summaries]
     return {
         "stable": f"{sum(both)}/{seeds}",
@@ -102,15 +98,20 @@ def main() -> None:
             check_out_dir(args.keep, "--keep")
         except ValueError as error:
             parser.error(str(error))
-    base = dataclasses.replace(PRESETS[args.preset], **QUIET, checkpoint_every=10**9)
+    base = replace_flat(PRESETS[args.preset], **QUIET, checkpoint_every=10**9)
     if args.epochs:
-        base = dataclasses.replace(base, epochs=args.epochs)
-    print(f"preset {args.preset}, {args.seeds} seeds, {base.epochs} epochs, batched\n")
+        base = replace_flat(base, epochs=args.epochs)
+    variants = []  # every one read before any trains: a typo in the last fails at once
+    for spec in args.variant or ["base"]:
+        try:
+            variants.append(parse_variant(spec, base))
+        except ValueError as error:  # a ConfigError, or a bad number in betas
+            parser.error(f"--variant {spec}: {error}")
+    print(f"preset {args.preset}, {args.seeds} seeds, {base.optim.epochs} epochs, batched\n")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.variant or ["base"]:
-            name, changes = parse_variant(spec)
-            config = dataclasses.replace(base, **changes)
+        for name, changes in variants:
+            config = replace_flat(base, **changes)
             root = (args.keep or Path(tmp)) / name
             row = {"variant": name, **measure(config, args.seeds, root)[0]}
             rows.append(row)

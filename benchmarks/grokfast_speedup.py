@@ -23,7 +23,6 @@ every seed's accuracy against optimizer step, one colour per arm.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import statistics
 import tempfile
@@ -32,13 +31,8 @@ from pathlib import Path
 
 from grok_stability import measure
 
-from gptlab.experiments.grokking.run import (
-    PRESETS,
-    GrokConfig,
-    build_data,
-    run_seeds,
-    steps_per_epoch,
-)
+from gptlab.config import replace_flat
+from gptlab.experiments.grokking import PRESETS, GrokConfig, run_seeds, steps_per_epoch
 from gptlab.experiments.grokking.sweep import QUIET
 from gptlab.experiments.options import check_out_dir
 from gptlab.plots.grokking import plot_accuracy_by_arm
@@ -48,7 +42,7 @@ from gptlab.train.run_folder import RunFolder
 def arm(config: GrokConfig, seeds: int, root: Path) -> tuple[dict, list[int | None]]:
     """Train ``seeds`` seeds; return the table row and each seed's stable step (or None)."""
     row, summaries = measure(config, seeds, root)
-    per_epoch = steps_per_epoch(config, len(build_data(config).train_targets))
+    per_epoch = steps_per_epoch(config.optim, len(config.task.build().train_targets))
     epochs = [s["stable_generalized_epoch"] for s in summaries]
     return row, [e * per_epoch if e is not None else None for e in epochs]
 
@@ -58,7 +52,7 @@ def baselines(shipped: GrokConfig) -> dict[str, dict[str, typing.Any]]:
     it smooths and the size of the data gradient next to the L2 term, which Adam adds after
     the filter: a steady gradient grows (1 + lambda)-fold against it. The last arm keeps the
     filter off and divides the L2 coefficient by (1 + lambda) instead."""
-    weaker = shipped.weight_decay / (1 + shipped.grad_filter_lambda)
+    weaker = shipped.optim.weight_decay / (1 + shipped.optim.grad_filter_lambda)
     return {
         "off": {"grad_filter": "none"},
         "off, no decay": {"grad_filter": "none", "weight_decay": 0.0},
@@ -96,8 +90,8 @@ def main() -> None:
         except ValueError as error:
             parser.error(str(error))
     preset = PRESETS["fast"]
-    shipped = dataclasses.replace(preset, **QUIET, checkpoint_every=10**9)
-    per_epoch = steps_per_epoch(shipped, len(build_data(shipped).train_targets))
+    shipped = replace_flat(preset, **QUIET, checkpoint_every=10**9)
+    per_epoch = steps_per_epoch(shipped.optim, len(shipped.task.build().train_targets))
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         row, filtered = arm(shipped, args.seeds, root / "filter")
@@ -109,7 +103,7 @@ def main() -> None:
         filtered_median = statistics.median(filtered)
         speedups = {}
         for name, changes in baselines(shipped).items():
-            config = dataclasses.replace(shipped, epochs=budget_epochs, **changes)
+            config = replace_flat(shipped, epochs=budget_epochs, **changes)
             row, steps = arm(config, args.seeds, root / folder_name(name))
             rows.append({"arm": name, **row})
             median, lower_bound = median_steps(steps, budget)
@@ -123,7 +117,9 @@ def main() -> None:
                 ]
                 for row in rows
             }
-            title = f"`fast` preset (p {preset.p}, add): Grokfast's EMA filter on and off"
+            task = preset.task  # the fast preset's: modular arithmetic
+            title = f"`fast` preset (p {task.p}, {task.operation}): "
+            title += "Grokfast's EMA filter on and off"
             plot_accuracy_by_arm(arms, title).savefig(args.figure, dpi=100)
     print(f"`fast` preset, {args.seeds} seeds per arm; baselines run {budget} steps")
     print(f"({args.ratio:g}x the slowest filtered seed's {max(filtered)})\n")
@@ -133,11 +129,15 @@ def main() -> None:
     print(f"\nfiltered median stable step: {filtered_median:g}")
     for name, (speedup, lower_bound) in speedups.items():
         print(f"speedup over '{name}': {'>= ' if lower_bound else ''}{speedup:.1f}x")
+    stable = (
+        f"stable from epoch {single['stable_generalized_epoch']} after "
+        f"{single['stable_generalized_time_s']:.1f} s"
+        if single["stable_generalized_epoch"] is not None
+        else "never stable"
+    )
     print(
-        f"one `gptlab grok --preset fast` run, default monitoring: stable from epoch "
-        f"{single['stable_generalized_epoch']} after {single['stable_generalized_time_s']:.1f} "
-        f"s; {single['wall_time_s']:.1f} s in all, final test acc "
-        f"{single['final']['test_acc']:.4f}"
+        f"one `gptlab grok --preset fast` run, default monitoring: {stable}; "
+        f"{single['wall_time_s']:.1f} s in all, final test acc {single['final']['test_acc']:.4f}"
     )
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_step.py gpt --variant qk_centered --batch 16
     python benchmarks/profile_step.py gpt --preset cpu --dropout 0.2 --trace gpt.json
-    python benchmarks/profile_step.py grok --preset seed --epochs 2
+    python benchmarks/profile_step.py grok --preset brief --epochs 2
 
 ``gpt``: one training step (forward, backward, AdamW) of the centering lab's model;
 ``grok``: whole epochs of a grokking preset plus one evaluation and one loss landscape.
@@ -15,7 +15,6 @@ side of a whole run, sample it with py-spy (`pip install py-spy`) instead:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,34 +23,36 @@ from centering_throughput import training_step
 from torch.profiler import ProfilerActivity, profile
 
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
-from gptlab.experiments.centering import run as center
-from gptlab.experiments.grokking import run as grok
+from gptlab.config import replace_flat
+from gptlab.experiments import grokking as grok
+from gptlab.experiments.centering.presets import PRESETS as CENTER_PRESETS
 from gptlab.train.reproducibility import pick_device
 
 
 def gpt_work(args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
-    config = dataclasses.replace(
-        center.PRESETS[args.preset or "seed"], variant=args.variant, device=str(device)
+    config = replace_flat(
+        CENTER_PRESETS[args.preset or "brief"], variant=args.variant, device=str(device)
     )
     if args.dropout is not None:
-        config = dataclasses.replace(config, dropout=args.dropout)
-    return training_step(config, device, args.batch or config.batch_size)
+        config = replace_flat(config, dropout=args.dropout)
+    return training_step(config, device, args.batch or config.optim.batch_size)
 
 
 def grok_work(args: argparse.Namespace, device: torch.device) -> Callable[[], None]:
-    config = dataclasses.replace(grok.PRESETS[args.preset or "grok"], device=str(device))
-    data = grok.build_data(config).to(device)
-    model = grok.build_model(config, data.vocab_size).to(device)
-    per_epoch = grok.steps_per_epoch(config, len(data.train_targets))
-    optimizer, scheduler = grok.build_optimizer(model, config, per_epoch)
+    config = replace_flat(grok.PRESETS[args.preset or "grok"], device=str(device))
+    monitor = config.monitor
+    data = config.task.build().to(device)
+    model = grok.build_model(config).to(device)
+    per_epoch = grok.steps_per_epoch(config.optim, len(data.train_targets))
+    optimizer, scheduler = grok.build_optimizer(model, config.optim, per_epoch)
     shuffle = torch.Generator().manual_seed(0)
     params = parameters_of(model)
     directions = random_directions(params, 0)
-    examples = slice(0, config.landscape_examples)
+    examples = slice(0, monitor.landscape_examples)
 
     def work() -> None:
         for _ in range(args.epochs):
-            grok.train_epoch(model, optimizer, scheduler, [data], config, [shuffle])
+            grok.train_epoch(model, optimizer, scheduler, [data], config.optim, [shuffle])
         grok.evaluate(model, [data])
         loss_surface(
             model,
@@ -59,8 +60,8 @@ def grok_work(args: argparse.Namespace, device: torch.device) -> Callable[[], No
             directions,
             data.train_inputs[examples],
             data.train_targets[examples],
-            config.landscape_span,
-            config.landscape_resolution,
+            monitor.landscape_span,
+            monitor.landscape_resolution,
         )
 
     return work
@@ -71,7 +72,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("workload", choices=["gpt", "grok"])
-    parser.add_argument("--preset", default=None, help="default: seed (gpt), grok (grok)")
+    parser.add_argument("--preset", default=None, help="default: brief (gpt), grok (grok)")
     parser.add_argument("--variant", default="baseline", help="gpt: a centering variant")
     parser.add_argument("--dropout", type=float, default=None, help="gpt: override dropout")
     parser.add_argument("--batch", type=int, default=0, help="gpt: sequences (0 = preset's)")
