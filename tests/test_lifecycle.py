@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gptlab import cli
+from gptlab.config import flat_dict
 from gptlab.experiments import grokking as grok
 from gptlab.train.lifecycle import RunEnded
 from gptlab.train.run_folder import RunFolder
@@ -279,3 +280,19 @@ def test_tensorboard_gets_the_config_as_text_and_hparams(tmp_path):
             pass
     assert "config/text_summary" in tags
     assert "_hparams_/session_start_info" in hparams  # the HParams tab's run entry
+
+
+def test_a_grok_run_written_before_the_sections_resumes(tmp_path):
+    """config.json and the checkpoint's config were one flat object before the config had
+    sections: such a folder is upgraded when read and continues."""
+    out = tmp_path / "run"
+    assert cli.main(["grok", "--preset", "smoke", "--epochs", "10", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    flat = {k: v for k, v in flat_dict(config).items() if k != "kind"}
+    (out / "config.json").write_text(json.dumps(flat))
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    checkpoint["config"] = flat
+    torch.save(checkpoint, out / "checkpoint.pt")
+    (out / "summary.json").unlink()
+    assert cli.main(["grok", "--resume", str(out)]) == 0
+    assert RunFolder(out).read_summary()["status"] == "finished"
