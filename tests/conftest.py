@@ -47,7 +47,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_center_config(text_file):
     """Make a ``CenterConfig``: the smoke preset shrunk to seconds, on ``text_file``."""
-    from gptlab.experiments.centering.run import PRESETS
+    from gptlab.experiments.centering.presets import PRESETS
 
     fields = dict(
         data_file=str(text_file),

@@ -17,7 +17,7 @@ import torch
 
 from gptlab import cli
 from gptlab.config import ConfigError, check_finite, from_dict, to_dict
-from gptlab.experiments.centering.run import PRESETS as CENTER_PRESETS
+from gptlab.experiments.centering.presets import PRESETS as CENTER_PRESETS
 from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
 from gptlab.train import reproducibility
 from gptlab.train.reproducibility import pick_device

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from gptlab.config import replace_flat
-from gptlab.experiments.centering.run import PRESETS as CENTER_PRESETS
-from gptlab.experiments.centering.run import model_config, run_center
+from gptlab.experiments.centering.config import model_config
+from gptlab.experiments.centering.presets import PRESETS as CENTER_PRESETS
+from gptlab.experiments.centering.run import run_center
 from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
 from gptlab.experiments.grokking import run_grok
 from gptlab.nn import Transformer

@@ -8,7 +8,7 @@ import pytest
 
 from gptlab import cli
 from gptlab.config import sections
-from gptlab.experiments.centering.run import CenterConfig
+from gptlab.experiments.centering.config import CenterConfig
 from gptlab.experiments.grokking import TASKS, GrokConfig
 
 

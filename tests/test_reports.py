@@ -3,7 +3,7 @@
 import math
 
 from gptlab.analysis.statistics import paired_comparison, paired_contrasts
-from gptlab.experiments.centering.run import PRESETS
+from gptlab.experiments.centering.presets import PRESETS
 from gptlab.reports import comparison_markdown, geometry_markdown, verdict
 
 

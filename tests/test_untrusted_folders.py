@@ -18,8 +18,9 @@ import torch
 from gptlab import api, cli
 from gptlab.config import replace_flat, to_dict
 from gptlab.experiments import grokking as grok
-from gptlab.experiments.centering import run as center
-from gptlab.experiments.centering.run import CenterConfig
+from gptlab.experiments.centering import config as center_config
+from gptlab.experiments.centering import presets as center_presets
+from gptlab.experiments.centering.config import CenterConfig
 from gptlab.experiments.grokking import GrokConfig
 from gptlab.train import memory
 from gptlab.train.run_folder import RunFolder
@@ -370,8 +371,8 @@ def test_the_presets_fit_a_16_gib_machine(monkeypatch):
     monkeypatch.setattr(memory, "machine_bytes", lambda device: 16 * memory.GIB)
     for preset in grok.PRESETS.values():
         grok.check_config(preset)
-    for preset in center.PRESETS.values():
-        center.check_config(preset)
+    for preset in center_presets.PRESETS.values():
+        center_config.check_config(preset)
 
 
 def test_resume_with_a_preset_says_it_would_be_ignored(stopped_grok, capsys):

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from gptlab.config import ConfigError, check_types, replace_flat, to_dict
-from gptlab.experiments.centering.run import CenterConfig, run_center
-from gptlab.experiments.centering.run import check_config as check_center_config
+from gptlab.experiments.centering.config import CenterConfig
+from gptlab.experiments.centering.config import check_config as check_center_config
+from gptlab.experiments.centering.run import run_center
 from gptlab.experiments.grokking import PRESETS as GROK_PRESETS
 from gptlab.experiments.grokking import GrokConfig, run_grok
 from gptlab.experiments.grokking import check_config as check_grok_config

@@ -20,7 +20,6 @@ from gptlab.config import ConfigError, from_dict, to_dict
 from gptlab.data.text import CharDataset
 from gptlab.experiments.centering.config import (
     CenterConfig,
-    centering_config,
     check_config,
     describe_centering,
     memory_parts,
@@ -34,8 +33,6 @@ from gptlab.experiments.centering.data import (
     run_text,
 )
 from gptlab.experiments.centering.evaluate import autocast_for, estimate_loss, full_pass_loss
-from gptlab.experiments.centering.presets import PRESETS
-from gptlab.experiments.centering.variants import VARIANTS, control_of, placements
 from gptlab.nn import Transformer
 from gptlab.train.checkpoint import Value, per_model
 from gptlab.train.distributed import (
@@ -56,27 +53,6 @@ from gptlab.train.reproducibility import (
 )
 from gptlab.train.run_folder import RunFolder, check_state_shapes
 from gptlab.train.schedules import warmup_cosine_lr
-
-# Names other modules import from here (center-suite, gptlab.api, benchmarks/,
-# docs/make_figures.py, tests); each lives in the module its import above names.
-__all__ = [
-    "PRESETS",
-    "VARIANTS",
-    "CenterConfig",
-    "CenterRun",
-    "autocast_for",
-    "centering_config",
-    "check_config",
-    "control_of",
-    "describe_centering",
-    "load_data",
-    "load_run",
-    "main",
-    "model_config",
-    "placements",
-    "run_center",
-    "warmup_cosine_lr",
-]
 
 STATS_WINDOWS = 8  # validation windows the centering statistics are measured on
 
@@ -287,11 +263,3 @@ def load_run(run_dir: Path | str, device: str = "cpu") -> tuple[Transformer, str
     model = Transformer(structure).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), chars, config
-
-
-def main(argv: list[str]) -> int:
-    """``gptlab center``: see ``gptlab.experiments.centering.cli`` (imported when called:
-    the CLI module imports this one)."""
-    from gptlab.experiments.centering.cli import main as cli_main
-
-    return cli_main(argv)
