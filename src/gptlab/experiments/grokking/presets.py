@@ -10,7 +10,7 @@ from gptlab.experiments.grokking.config import (
     OptimSection,
     RuntimeSection,
 )
-from gptlab.experiments.grokking.tasks import ModularTask
+from gptlab.experiments.grokking.tasks import ModularTask, SparseParityTask
 
 PRESETS = {
     # Exactly the brief: p 97, add, 500 training pairs, 1 layer, 4 heads, d_model 64, d_ff
@@ -68,6 +68,21 @@ PRESETS = {
         monitor=MonitorSection(
             eval_every=10, landscape_every=50, landscape_plot_every=200, histogram_every=100,
             attention_every=200, checkpoint_every=100,
+        ),
+    ),
+    # Sparse parity (Barak et al., 2022): the parity of 3 of 14 bits from 600 fixed training
+    # inputs, the grok preset's model with d_ff 1024, full batch, weight decay 1, lr 1e-3 on a
+    # cosine to 1e-5 (docs/grokking.md, "Sparse parity", for its seeds).
+    "parity": GrokConfig(
+        task=SparseParityTask(n_bits=14, k=3, n_train=600, n_test=1000),
+        model=ModelSection(d_model=64, d_ff=1024, dropout=0.0),
+        optim=OptimSection(
+            lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), batch_size=0, epochs=2000,
+            scheduler="cosine", t_max=2000, eta_min=1e-5,
+        ),
+        monitor=MonitorSection(
+            eval_every=10, landscape_every=50, landscape_plot_every=500, histogram_every=100,
+            attention_every=0, checkpoint_every=100,
         ),
     ),
     # Seconds, for tests: a tiny model that groks (test acc >= 0.99 at epochs 700-1000 for
