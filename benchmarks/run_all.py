@@ -5,20 +5,19 @@
     python benchmarks/run_all.py --only gpt grok --json results.json
 
 Sections:
-- gpt: training tokens/s at the ``seed`` and ``cpu`` shapes, and model-FLOPs utilization
+- gpt: training tokens/s at the ``brief`` and ``cpu`` shapes, and model-FLOPs utilization
   against a matmul peak measured in the same process; the dropout-0.2 / dropout-0 step ratio;
 - centering: overhead of each variant in % of a full training step;
   both GPT sections time eager steps and compiled ones (``torch.compile``, as
   ``gptlab center --compile True`` trains); ``--compile off`` or ``on`` picks one;
 - grok: steps/s, the ``grok`` preset's time to generalize, 8 batched seeds vs one run
-  (``grok`` and ``seed`` presets);
-- landscape: grid points/s and the landscape's share of a ``seed`` grokking run.
+  (``grok`` and ``brief`` presets);
+- landscape: grid points/s and the landscape's share of a ``brief`` grokking run.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import tempfile
@@ -30,19 +29,21 @@ from common import matmul_peak_flops, print_table, time_call
 
 from gptlab.analysis.flops import training_flops_per_token
 from gptlab.analysis.landscape import loss_surface, parameters_of, random_directions
-from gptlab.experiments.centering import run as center
-from gptlab.experiments.grokking import run as grok
-from gptlab.experiments.grokking.run import run_seeds
+from gptlab.config import replace_flat
+from gptlab.experiments import grokking as grok
+from gptlab.experiments.centering.config import model_config
+from gptlab.experiments.centering.presets import PRESETS as CENTER_PRESETS
+from gptlab.experiments.centering.variants import VARIANTS
 from gptlab.train.reproducibility import pick_device
 
 TARGETS = {  # name: (bound, "max" | "min")
-    "gpt_mfu_seed_shape": (0.75, "min"),
+    "gpt_mfu_brief_shape": (0.75, "min"),
     "dropout_step_ratio": (1.1, "max"),
     "dropout_step_ratio_compiled": (1.1, "max"),
     "centering_overhead_pct_max": (3.0, "max"),
     "centering_overhead_pct_max_compiled": (3.0, "max"),
     "grok_generalize_s": (60.0, "max"),
-    "landscape_share_seed_run": (0.10, "max"),
+    "landscape_share_brief_run": (0.10, "max"),
     "batched_8_seeds_time_ratio": (2.0, "max"),
 }
 VOCAB = 65
@@ -56,21 +57,22 @@ def gpt_section(device: torch.device, quick: bool, repeats: int, compile_modes: 
     peak = matmul_peak_flops(device)
     print(f"matmul peak (fp32, 2048^3): {peak / 1e9:,.1f} GFLOP/s")
     results, rows = {"matmul_peak_flops": peak}, []
-    shapes = ["cpu"] if quick else ["seed", "cpu"]
+    shapes = ["cpu"] if quick else ["brief", "cpu"]
     for compiled, shape in itertools.product(compile_modes, shapes):
         suffix = compiled_suffix(compiled)
         configs = {
-            dropout: dataclasses.replace(
-                center.PRESETS[shape], dropout=dropout, device=str(device), compile=compiled
+            dropout: replace_flat(
+                CENTER_PRESETS[shape], dropout=dropout, device=str(device), compile=compiled
             )
             for dropout in (0.0, 0.2)
         }
-        steps = {d: training_step(c, device, c.batch_size) for d, c in configs.items()}
+        steps = {d: training_step(c, device, c.optim.batch_size) for d, c in configs.items()}
         timings = interleaved_seconds(steps, device, repeats)  # a drift hits both alike
         for dropout, config in configs.items():
-            batch, seconds = config.batch_size, timings[dropout]
-            tokens_per_s = batch * config.block_size / seconds
-            flops = training_flops_per_token(center.model_config(config, VOCAB), config.block_size)
+            batch, block = config.optim.batch_size, config.model.block_size
+            seconds = timings[dropout]
+            tokens_per_s = batch * block / seconds
+            flops = training_flops_per_token(model_config(config, VOCAB), block)
             mfu = tokens_per_s * flops / peak
             rows.append(
                 {
@@ -103,13 +105,13 @@ def centering_section(
 ) -> dict:
     """Overhead in % of a full step, eager and under ``torch.compile`` (``--compile True``),
     each against the baseline timed the same way."""
-    base = dataclasses.replace(center.PRESETS["cpu" if quick else "seed"], device=str(device))
-    variants = [v for v in center.VARIANTS if v != "custom"]
+    base = replace_flat(CENTER_PRESETS["cpu" if quick else "brief"], device=str(device))
+    variants = [v for v in VARIANTS if v != "custom"]
     results, rows = {}, []
     for compiled in compile_modes:
         suffix = compiled_suffix(compiled)
-        configs = {v: dataclasses.replace(base, variant=v, compile=compiled) for v in variants}
-        steps = {v: training_step(c, device, base.batch_size) for v, c in configs.items()}
+        configs = {v: replace_flat(base, variant=v, compile=compiled) for v in variants}
+        steps = {v: training_step(c, device, base.optim.batch_size) for v, c in configs.items()}
         seconds = interleaved_seconds(steps, device, repeats)
         overhead = {v: 100 * (seconds[v] / seconds["baseline"] - 1) for v in variants}
         rows += [
@@ -134,16 +136,16 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
     preset = grok.PRESETS["grok"]
     results = {}
     # steps/s of the bare training loop
-    config = dataclasses.replace(preset, **quiet)
-    data = grok.build_data(config).to(device)
-    model = grok.build_model(config, data.vocab_size).to(device)
-    per_epoch = grok.steps_per_epoch(config, len(data.train_targets))
-    optimizer, scheduler = grok.build_optimizer(model, config, per_epoch)
+    config = replace_flat(preset, **quiet)
+    data = config.task.build().to(device)
+    model = grok.build_model(config).to(device)
+    per_epoch = grok.steps_per_epoch(config.optim, len(data.train_targets))
+    optimizer, scheduler = grok.build_optimizer(model, config.optim, per_epoch)
     shuffle = torch.Generator().manual_seed(0)
     epochs = 50
     seconds = time_call(
         lambda: [
-            grok.train_epoch(model, optimizer, scheduler, [data], config, [shuffle])
+            grok.train_epoch(model, optimizer, scheduler, [data], config.optim, [shuffle])
             for _ in range(epochs)
         ],
         device,
@@ -154,18 +156,18 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
     # time to generalize, with the preset's own monitoring
     if not quick:
         summary = grok.run_grok(
-            dataclasses.replace(preset, device=str(device)), root / "grok-preset", progress=False
+            replace_flat(preset, device=str(device)), root / "grok-preset", progress=False
         )
         results["grok_generalize_s"] = summary["generalized_time_s"]
         results["grok_generalize_epoch"] = summary["generalized_epoch"]
     # batched seeds: K seeds as one model vs one ordinary run, same epochs. Timed is each
     # run's own wall time (training, evaluations, checkpoints), not the per-seed figures drawn
-    # once at the end. The full-batch grok preset is compute-bound; the seed preset's
+    # once at the end. The full-batch grok preset is compute-bound; the brief preset's
     # 16-example steps leave room that batching fills.
-    for name, epochs in (("grok", 100 if quick else 300), ("seed", 20 if quick else 100)):
-        budget = dataclasses.replace(grok.PRESETS[name], epochs=epochs, **quiet)
+    for name, epochs in (("grok", 100 if quick else 300), ("brief", 20 if quick else 100)):
+        budget = replace_flat(grok.PRESETS[name], epochs=epochs, **quiet)
         one = grok.run_grok(budget, root / f"single-{name}", progress=False)["wall_time_s"]
-        batched = run_seeds(budget, 8, root / f"batched-{name}", batched=True, progress=False)
+        batched = grok.run_seeds(budget, 8, root / f"batched-{name}", batched=True, progress=False)
         eight = batched[0]["wall_time_s"]
         suffix = "" if name == "grok" else f"_{name}_preset"
         results[f"one_seed_s{suffix}"] = one
@@ -177,28 +179,29 @@ def grok_section(device: torch.device, quick: bool, root: Path) -> dict:
 
 
 def landscape_section(device: torch.device, quick: bool, root: Path) -> dict:
-    config = dataclasses.replace(grok.PRESETS["seed"], device=str(device))
-    data = grok.build_data(config).to(device)
-    model = grok.build_model(config, data.vocab_size).to(device)
+    config = replace_flat(grok.PRESETS["brief"], device=str(device))
+    monitor = config.monitor
+    data = config.task.build().to(device)
+    model = grok.build_model(config).to(device)
     params = parameters_of(model)
     directions = random_directions(params, 0)
-    n = config.landscape_resolution
+    n = monitor.landscape_resolution
     inputs, targets = (
-        data.train_inputs[: config.landscape_examples],
-        data.train_targets[: config.landscape_examples],
+        data.train_inputs[: monitor.landscape_examples],
+        data.train_targets[: monitor.landscape_examples],
     )
     seconds = time_call(
-        lambda: loss_surface(model, params, directions, inputs, targets, config.landscape_span, n),
+        lambda: loss_surface(model, params, directions, inputs, targets, monitor.landscape_span, n),
         device,
         1,
         3,
     )
     results = {"landscape_points_per_s": n * n / seconds}
-    # share of a seed-preset run (landscape every 10 epochs, as the seed asks)
-    run = dataclasses.replace(config, epochs=30 if quick else 200)
-    summary = grok.run_grok(run, root / "seed-run", progress=False)
-    results["landscape_share_seed_run"] = summary["landscape_share"]
-    results["render_share_seed_run"] = summary["render_share"]
+    # share of a brief-preset run (landscape every 10 epochs, as the brief asks)
+    run = replace_flat(config, epochs=30 if quick else 200)
+    summary = grok.run_grok(run, root / "brief-run", progress=False)
+    results["landscape_share_brief_run"] = summary["landscape_share"]
+    results["render_share_brief_run"] = summary["render_share"]
     print_table([{"measure": k, "value": v} for k, v in results.items()], ["measure", "value"])
     return results
 
