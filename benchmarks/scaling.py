@@ -17,7 +17,6 @@ backward, ``gptlab.analysis.flops``) on log size.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
 import tempfile
 from collections.abc import Callable
@@ -27,10 +26,14 @@ import numpy as np
 import torch
 from centering_throughput import training_step
 from common import print_table, time_call
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from gptlab.analysis.flops import matmul_parameters, training_flops_per_token
-from gptlab.experiments.centering import run as center
-from gptlab.experiments.grokking import run as grok
+from gptlab.config import replace_flat
+from gptlab.experiments import grokking as grok
+from gptlab.experiments.centering.config import CenterConfig, model_config
+from gptlab.experiments.centering.presets import PRESETS as CENTER_PRESETS
 from gptlab.train.lifecycle import Counters
 
 VOCAB = 65  # Tiny Shakespeare's characters
@@ -44,12 +47,11 @@ SIZES = {  # (lab, axis): values; --quick keeps every other one
 
 def grok_config(axis: str, value: int) -> grok.GrokConfig:
     quiet = {"landscape_every": 0, "landscape_plot_every": 0}  # the training step alone
-    config = dataclasses.replace(grok.PRESETS["grok"], device="cpu", **quiet)
-    return dataclasses.replace(config, **{axis: value})
+    return replace_flat(grok.PRESETS["grok"], device="cpu", **quiet, **{axis: value})
 
 
-def gpt_config(axis: str, value: int) -> center.CenterConfig:
-    return dataclasses.replace(center.PRESETS["cpu"], device="cpu", **{axis: value})
+def gpt_config(axis: str, value: int) -> CenterConfig:
+    return replace_flat(CENTER_PRESETS["cpu"], device="cpu", **{axis: value})
 
 
 def grok_step(config: grok.GrokConfig) -> Callable[[], None]:
@@ -59,20 +61,19 @@ def grok_step(config: grok.GrokConfig) -> Callable[[], None]:
 
 
 def grok_flops(config: grok.GrokConfig) -> float:
-    """Forward + backward FLOPs of one full-batch epoch: 3 tokens an example through the
-    blocks, the LM head at "=" only (``last_only``)."""
-    structure = grok.transformer_config(config, config.p + 1)
-    head = structure.n_embd * structure.vocab_size
-    per_example = 6.0 * (3 * (matmul_parameters(structure) - head) + head)
-    per_example += 12.0 * structure.n_layer * structure.n_embd * 3 * 3  # attention, T = 3
-    n_train = round(config.train_fraction * grok.example_count(config))
-    return per_example * n_train
+    """Forward + backward FLOPs of one full-batch epoch: T tokens an example (3: x, y, =)
+    through the blocks, the LM head at the last only (``last_only``)."""
+    structure = grok.transformer_config(config)
+    t, head = config.task.sequence_length, structure.n_embd * structure.vocab_size
+    per_example = 6.0 * (t * (matmul_parameters(structure) - head) + head)
+    per_example += 12.0 * structure.n_layer * structure.n_embd * t * t  # attention
+    return per_example * config.task.train_count()
 
 
-def gpt_flops(config: center.CenterConfig) -> float:
-    structure = center.model_config(config, VOCAB)
-    tokens = config.batch_size * config.block_size
-    return training_flops_per_token(structure, config.block_size) * tokens
+def gpt_flops(config: CenterConfig) -> float:
+    structure = model_config(config, VOCAB)
+    block = config.model.block_size
+    return training_flops_per_token(structure, block) * config.optim.batch_size * block
 
 
 def build(lab: str, axis: str, value: int) -> tuple[Callable[[], None], float]:
@@ -80,7 +81,7 @@ def build(lab: str, axis: str, value: int) -> tuple[Callable[[], None], float]:
         config = grok_config(axis, value)
         return grok_step(config), grok_flops(config)
     config = gpt_config(axis, value)
-    return training_step(config, torch.device("cpu"), config.batch_size), gpt_flops(config)
+    return training_step(config, torch.device("cpu"), config.optim.batch_size), gpt_flops(config)
 
 
 def peak_rss_bytes(lab: str, axis: str, value: int | None) -> int:
@@ -148,14 +149,10 @@ def exponents(rows: list[dict]) -> list[dict]:
     return out
 
 
-def figure(rows: list[dict], fits: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    fig, axes = plt.subplots(1, len(fits), figsize=(3.4 * len(fits), 3.2), squeeze=False)
+def figure(rows: list[dict], fits: list[dict]) -> Figure:
+    """Seconds per step against size, one panel per fitted axis, the FLOPs scaled beside."""
+    fig = Figure(figsize=(3.4 * len(fits), 3.2))
+    axes = fig.subplots(1, len(fits), squeeze=False)
     for ax, fit in zip(axes[0], fits, strict=True):
         part = [r for r in rows if r["lab"] == fit["lab"] and r["axis"] == fit["axis"]]
         sizes = np.array([r["size"] for r in part], dtype=float)
@@ -177,7 +174,7 @@ def figure(rows: list[dict], fits: list[dict], path: Path) -> None:
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
 
 
 def main() -> None:
@@ -198,7 +195,7 @@ def main() -> None:
     print()
     print_table(fits, ["lab", "axis", "time exponent", "FLOP exponent", "memory exponent"])
     if args.figure:
-        figure(rows, fits, args.figure)
+        figure(rows, fits).savefig(args.figure, dpi=100)
         print(f"\n{args.figure}")
 
 
