@@ -4,10 +4,10 @@
     python benchmarks/gpu_check.py --quick    # shorter runs and fewer timing rounds
 
 It prints one table: the CUDA-marked tests (``pytest -m cuda``); short char-level runs in
-bfloat16 autocast and compiled against float32 (they must train alike); the seed shape's
+bfloat16 autocast and compiled against float32 (they must train alike); the brief's shape's
 step time and MFU against this GPU's own measured bf16 matmul peak; each centering
 variant's overhead per training step; and the wall time those steps predict for
-``gptlab center-suite --preset seed``. On a machine without CUDA it says so in one line and
+``gptlab center-suite --preset brief``. On a machine without CUDA it says so in one line and
 exits 0. The text is Tiny Shakespeare where gptlab finds it (``GPTLAB_DATA_DIR``, the cache),
 else this repository's own Markdown: any text shows whether the dtypes train alike.
 """
@@ -15,7 +15,6 @@ else this repository's own Markdown: any text shows whether the dtypes train ali
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import subprocess
 import sys
@@ -28,7 +27,11 @@ from centering_throughput import interleaved_seconds, training_step
 from common import matmul_peak_flops, print_table
 
 from gptlab.analysis.flops import training_flops_per_token
-from gptlab.experiments.centering.run import PRESETS, VARIANTS, model_config, run_center
+from gptlab.config import replace_flat
+from gptlab.experiments.centering.config import model_config
+from gptlab.experiments.centering.presets import PRESETS
+from gptlab.experiments.centering.run import run_center
+from gptlab.experiments.centering.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 65
@@ -68,7 +71,7 @@ def row(check: str, value: str, target: str, ok: bool | None, seconds: float) ->
 
 def dtype_rows(folder: Path, iters: int) -> list[dict]:
     """The cpu preset on CUDA, three ways; each must end where float32 ends."""
-    base = dataclasses.replace(
+    base = replace_flat(
         PRESETS["cpu"],
         device="cuda",
         max_iters=iters,
@@ -76,9 +79,9 @@ def dtype_rows(folder: Path, iters: int) -> list[dict]:
         data_file=text_file(folder),
     )
     ways = {
-        "float32": dataclasses.replace(base, dtype="float32"),
-        "bfloat16 autocast": dataclasses.replace(base, dtype="bfloat16"),
-        "bfloat16 + compile": dataclasses.replace(base, dtype="bfloat16", compile=True),
+        "float32": replace_flat(base, dtype="float32"),
+        "bfloat16 autocast": replace_flat(base, dtype="bfloat16"),
+        "bfloat16 + compile": replace_flat(base, dtype="bfloat16", compile=True),
     }
     losses, rows = {}, []
     for name, config in ways.items():
@@ -95,25 +98,22 @@ def dtype_rows(folder: Path, iters: int) -> list[dict]:
     return rows
 
 
-def seed_shape_rows(repeats: int) -> list[dict]:
-    """Step time, MFU and centering overheads at the seed shape (batch 64, block 256)."""
+def brief_shape_rows(repeats: int) -> list[dict]:
+    """Step time, MFU and centering overheads at the brief's shape (batch 64, block 256)."""
     device = torch.device("cuda")
     started = time.perf_counter()
     peak = matmul_peak_flops(device, n=8192, dtype=torch.bfloat16)
-    base = dataclasses.replace(PRESETS["seed"], device="cuda")
+    base = replace_flat(PRESETS["brief"], device="cuda")
+    batch, block, max_iters = base.optim.batch_size, base.model.block_size, base.optim.max_iters
     variants = [v for v in VARIANTS if v != "custom"]
-    steps = {
-        v: training_step(dataclasses.replace(base, variant=v), device, base.batch_size)
-        for v in variants
-    }
+    steps = {v: training_step(replace_flat(base, variant=v), device, batch) for v in variants}
     seconds = interleaved_seconds(steps, device, repeats)
-    tokens = base.batch_size * base.block_size
-    flops = training_flops_per_token(model_config(base, VOCAB), base.block_size) * tokens
+    flops = training_flops_per_token(model_config(base, VOCAB), block) * batch * block
     mfu = flops / seconds["baseline"] / peak
     rows = [
         row("bf16 matmul peak (8192^2)", f"{peak / 1e12:,.0f} TFLOP/s", "measured", None, 0.0),
         row(
-            "seed-shape step, baseline",
+            "brief-shape step, baseline",
             f"{1000 * seconds['baseline']:.1f} ms, MFU {mfu:.1%}",
             "measured",
             None,
@@ -125,12 +125,12 @@ def seed_shape_rows(repeats: int) -> list[dict]:
         target = "<= 5%" if variant.startswith("qk_") else "measured"
         ok = overhead <= 5 if variant.startswith("qk_") else None
         rows.append(row(f"overhead, {variant}", f"{overhead:+.1f}% of a step", target, ok, 0.0))
-    suite_s = sum(seconds.values()) * SUITE_SEEDS * base.max_iters
+    suite_s = sum(seconds.values()) * SUITE_SEEDS * max_iters
     rows.append(
         row(
-            "center-suite --preset seed, predicted",
+            "center-suite --preset brief, predicted",
             f"{suite_s / 60:.0f} min of training steps ({len(variants)} variants x "
-            f"{SUITE_SEEDS} seeds x {base.max_iters} iters)",
+            f"{SUITE_SEEDS} seeds x {max_iters} iters)",
             "measured",
             None,
             0.0,
@@ -150,7 +150,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
         rows = [cuda_tests()]
         rows += dtype_rows(Path(folder), 100 if args.quick else 500)
-        rows += seed_shape_rows(3 if args.quick else 10)
+        rows += brief_shape_rows(3 if args.quick else 10)
     print_table(rows, ["check", "value", "target", "ok", "s"])
     return 0 if all(r["ok"] != "FAILED" for r in rows) else 1
 
