@@ -14,7 +14,6 @@ how long that took, and the machine, so the docs can quote them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import os
 import platform
@@ -40,13 +39,16 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "figures"
 
 
 def cli_flags(base: Any, config: Any) -> str:
-    """The ``--field value`` options that turn ``base`` into ``config``."""
+    """The ``--field value`` options that turn ``base`` into ``config``: flat names, as the
+    command line takes them, whatever section a field lives in."""
+    from gptlab.config import flat_names, flat_value
+
     flags = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if value != getattr(base, field.name):
+    for name in flat_names(config):
+        value = flat_value(config, name)
+        if value != flat_value(base, name):
             text = " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            flags.append(f"--{field.name.replace('_', '-')} {text}")
+            flags.append(f"--{name.replace('_', '-')} {text}")
     return " ".join(flags)
 
 
@@ -62,12 +64,13 @@ def machine() -> str:
 def grok_figures(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
     """One run of the ``grok`` preset: its curves, landscape evolution, attention evolution."""
     from gptlab.api import grok
-    from gptlab.experiments.grokking.run import PRESETS, summary_line
+    from gptlab.config import replace_flat
+    from gptlab.experiments.grokking import PRESETS, summary_line
 
     preset = PRESETS["grok"]
     config = preset
     if quick:
-        config = dataclasses.replace(
+        config = replace_flat(
             preset,
             epochs=60,
             eval_every=10,
@@ -94,7 +97,7 @@ def grok_figures(out: Path, runs: Path, quick: bool, data_file: str) -> list[tup
 
 def sweep_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
     """A 2x2 phase diagram of the ``smoke`` preset: weight decay x training fraction."""
-    from gptlab.experiments.grokking.run import PRESETS
+    from gptlab.experiments.grokking import PRESETS
     from gptlab.experiments.grokking.sweep import sweep
 
     grid = {"weight_decay": [0.1, 1.0], "train_fraction": [0.5, 0.9]}
@@ -110,10 +113,11 @@ def sweep_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tup
     )
     for row in table:
         point = ", ".join(f"{axis} {row[axis]:g}" for axis in grid)
-        never = "never" if row["median_generalized_epoch"] == float("inf") else None
+        median = row["median_stable_generalized_epoch"]
+        never = "never" if median == float("inf") else None
         print(
-            f"  {point}: generalized {row['generalized']}/{row['runs']}, median epoch "
-            f"{never or row['median_generalized_epoch']}, median memorized epoch "
+            f"  {point}: stably generalized {row['generalized']}/{row['runs']}, median stable "
+            f"epoch {never or median}, median memorized epoch "
             f"{row['median_memorized_epoch']}, median final test acc "
             f"{row['median_final_test_acc']:.3f}, median wall {row['median_wall_time_s']:.1f} s"
         )
@@ -129,18 +133,19 @@ def sweep_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tup
 def centering_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
     """A tiny centering suite: baseline, qk_normalized (its control) and qk_centered, 2
     seeds, the ``smoke`` GPT."""
-    from gptlab.experiments.centering.run import PRESETS
+    from gptlab.config import replace_flat
+    from gptlab.experiments.centering.presets import PRESETS
     from gptlab.experiments.centering.suite import run_suite
 
     preset = PRESETS["smoke"]
     iters = dict(max_iters=6, eval_every=3) if quick else dict(max_iters=1000, eval_every=50)
-    config = dataclasses.replace(preset, data_file=data_file, **iters)
+    config = replace_flat(preset, data_file=data_file, **iters)
     variants, seeds = ["baseline", "qk_normalized", "qk_centered"], [0, 1]
     results = run_suite(config, seeds, variants, runs / "suite", progress=False)
     for r in results:
         print(f"  {Path(r['run_dir']).name}: final_val_loss {r['final_val_loss']:.4f}")
     shutil.copyfile(runs / "suite" / "centering_comparison.png", out / "centering_comparison.png")
-    flags = cli_flags(preset, dataclasses.replace(config, data_file=""))
+    flags = cli_flags(preset, replace_flat(config, data_file=""))
     command = (
         f"gptlab center-suite --preset smoke --seeds 2 --variants {' '.join(variants)} {flags}"
         "  ->  centering_comparison.png"
@@ -154,18 +159,19 @@ def batched_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[t
     import numpy as np
     from matplotlib.figure import Figure
 
-    from gptlab.experiments.grokking.run import PRESETS, build_data, run_seeds, steps_per_epoch
+    from gptlab.config import replace_flat
+    from gptlab.experiments.grokking import PRESETS, run_seeds, steps_per_epoch
 
     preset, k = PRESETS["smoke"], 2 if quick else 4
     steps = steps_per_epoch(
-        dataclasses.replace(preset, batch_size=16), len(build_data(preset).train_targets)
+        replace_flat(preset, batch_size=16).optim, len(preset.task.build().train_targets)
     )
     quiet = dict(landscape_every=0, landscape_plot_every=0, histogram_every=0, attention_every=0)
     cases = {
-        "full batch\n(1 step per epoch)": dataclasses.replace(
+        "full batch\n(1 step per epoch)": replace_flat(
             preset, epochs=5 if quick else 300, eval_every=5 if quick else 50, **quiet
         ),
-        f"batch 16\n({steps} steps per epoch)": dataclasses.replace(
+        f"batch 16\n({steps} steps per epoch)": replace_flat(
             preset,
             batch_size=16,
             epochs=3 if quick else 40,
@@ -181,7 +187,7 @@ def batched_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[t
         seq = run_seeds(config, k, folder / "seq", batched=False, progress=False)
         bat = run_seeds(config, k, folder / "bat", batched=True, progress=False)
         ms = [
-            1000 * sum(s["wall_time_s"] for s in group) / config.epochs
+            1000 * sum(s["wall_time_s"] for s in group) / config.optim.epochs
             for group in (one, seq, bat[:1])
         ]
         timings[case] = ms
@@ -324,7 +330,7 @@ def scaling_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[t
     for (lab, axis), values in scaling.SIZES.items():
         sizes = values[:2] if quick else values
         rows += scaling.measure(lab, axis, sizes, 1 if quick else 5, memory=False)
-    scaling.figure(rows, scaling.exponents(rows), out / "scaling.png")
+    scaling.figure(rows, scaling.exponents(rows)).savefig(out / "scaling.png", dpi=100)
     for fit in scaling.exponents(rows):
         print(f"  {fit['lab']} {fit['axis']}: time exponent {fit['time exponent']:.2f}, "
               f"FLOP exponent {fit['FLOP exponent']:.2f}")  # fmt: skip
@@ -388,9 +394,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 0:
         parser.error(f"--threads {args.threads} must be >= 0 (0 = torch's default)")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import torch
 
     if args.threads:
