@@ -1,7 +1,7 @@
 """Inverted dropout whose mask is cheap to draw on a CPU.
 
 On CPU, ``torch.nn.functional.dropout`` draws one Bernoulli number per element, and that
-dominates its cost (profiled on the seed GPT: 19 dropout calls took 15% of a training step,
+dominates its cost (profiled on the brief's GPT: 19 dropout calls took 15% of a training step,
 more than all the attention kernels). Here four masks come out of every 64-bit random word:
 each 16-bit quarter, with its top bit cleared, is a uniform draw from [0, 2^15), and an
 element is kept when its draw is at or above ``round(p * 2^15)``. That is dropout with ``p``
