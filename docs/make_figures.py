@@ -29,6 +29,7 @@ FIGURES = (
     "grok_curves.png",
     "grok_landscape_evolution.png",
     "grok_attention_evolution.png",
+    "parity_curves.png",
     "sweep_phase_diagram.png",
     "centering_comparison.png",
     "batched_seeds.png",
@@ -93,6 +94,21 @@ def grok_figures(out: Path, runs: Path, quick: bool, data_file: str) -> list[tup
     for name, source in copies.items():
         shutil.copyfile(run.path / "plots" / source, out / name)
     return [(name, f"{command}  ->  plots/{source}") for name, source in copies.items()]
+
+
+def parity_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
+    """One run of the ``parity`` preset (sparse parity): its curves."""
+    from gptlab.api import grok
+    from gptlab.config import replace_flat
+    from gptlab.experiments.grokking import PRESETS, summary_line
+
+    preset = PRESETS["parity"]
+    config = replace_flat(preset, epochs=20, t_max=20, eval_every=5) if quick else preset
+    run = grok(config, out=runs / "parity", progress=False)
+    print(f"  {summary_line(run.path, run.summary)}")
+    command = f"gptlab grok --preset parity {cli_flags(preset, config)}".strip()
+    shutil.copyfile(run.path / "plots" / "curves.png", out / "parity_curves.png")
+    return [("parity_curves.png", f"{command}  ->  plots/curves.png")]
 
 
 def sweep_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[tuple[str, str]]:
@@ -339,6 +355,7 @@ def scaling_figure(out: Path, runs: Path, quick: bool, data_file: str) -> list[t
 
 STEPS = {
     "grok": grok_figures,
+    "parity": parity_figure,
     "sweep": sweep_figure,
     "centering": centering_figure,
     "batched": batched_figure,
