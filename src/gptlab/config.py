@@ -159,6 +159,20 @@ def check_finite(config: Any, prefix: str = "") -> None:
             raise ConfigError(f"{name} = {value} must be a finite number")
 
 
+def nest_flat(flat: dict[str, Any], sections: dict[str, type]) -> dict[str, Any]:
+    """A config dict written before its class had sections (one flat object) as sections
+    (name -> the section's dataclass); keys no section has stay at the top, for
+    ``from_dict`` to refuse. For a class's ``upgrade``."""
+    where = {f.name: name for name, cls in sections.items() for f in dataclasses.fields(cls)}
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in where:
+            nested.setdefault(where[key], {})[key] = value
+        else:
+            nested[key] = value
+    return nested
+
+
 def flat_dict(data: dict[str, Any]) -> dict[str, Any]:
     """A config's dict (``to_dict``) with its sections' fields by their flat names: for
     messages that name a field as the command line does."""

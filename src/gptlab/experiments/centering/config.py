@@ -6,12 +6,13 @@ them. Field names are unique across sections: every field is one flat option
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import tyro
 
-from gptlab.config import ConfigError, check_finite, check_types, flat_value
+from gptlab.config import ConfigError, check_finite, check_types, flat_value, nest_flat
 from gptlab.data.text import check_holdout_fraction
 from gptlab.experiments.centering.variants import (
     PLACEMENTS,
@@ -150,20 +151,16 @@ class CenterConfig:
         center_qk/center_block/center_final) as sections, so old run folders resume; a
         sectioned one as it is. Keys it does not know stay where they are, for
         ``from_dict`` to refuse. ``center`` becomes a tuple (JSON holds a list)."""
-        if any(key in OLD_OVERRIDES or key in FLAT_SECTION for key in raw):
-            raw = sections_of(old_center(dict(raw)))
+        if any(key in OLD_OVERRIDES or key in FLAT_NAMES for key in raw):
+            raw = nest_flat(old_center(dict(raw)), SECTIONS)
         centering = raw.get("centering")
         if isinstance(centering, dict) and isinstance(centering.get("center"), list):
             raw = raw | {"centering": centering | {"center": tuple(centering["center"])}}
         return raw
 
 
-# flat field name -> the section holding it
-FLAT_SECTION = {
-    f.name: section.name
-    for section in dataclasses.fields(CenterConfig)
-    for f in dataclasses.fields(section.default_factory())
-}
+SECTIONS = typing.get_type_hints(CenterConfig)  # section name -> its dataclass
+FLAT_NAMES = {f.name for section in SECTIONS.values() for f in dataclasses.fields(section)}
 
 
 def old_center(raw: dict[str, Any]) -> dict[str, Any]:
@@ -179,17 +176,6 @@ def old_center(raw: dict[str, Any]) -> dict[str, Any]:
     where |= {name for name, value in given.items() if value is True}
     where -= {name for name, value in given.items() if value is False}
     return raw | {"center": tuple(name for name in PLACEMENTS if name in where)}
-
-
-def sections_of(flat: dict[str, Any]) -> dict[str, Any]:
-    """A flat config dict as sections; unknown keys stay at the top."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        if key in FLAT_SECTION:
-            nested.setdefault(FLAT_SECTION[key], {})[key] = value
-        else:
-            nested[key] = value
-    return nested
 
 
 def centering_config(config: CenterConfig) -> CenteringConfig:

@@ -5,11 +5,10 @@ Choices are ``Literal`` types: ``--help`` lists them and the parser refuses othe
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gptlab.config import ConfigError
+from gptlab.config import nest_flat
 from gptlab.experiments.grokking.tasks import ModularTask, TaskConfig
 
 Init = Literal["gpt2", "nanda", "torch"]
@@ -134,18 +133,8 @@ class GrokConfig:
         the only task) as the sectioned one; a sectioned one as it is."""
         if "task" in raw or not raw:
             return raw
-        names = {
-            name: [f.name for f in dataclasses.fields(section)]
-            for name, section in SECTIONS.items()
-        }
-        upgraded: dict[str, Any] = {"task": {"kind": ModularTask.kind}}
-        upgraded |= {name: {} for name in names if name != "task"}
-        unknown = sorted(k for k in raw if not any(k in fields for fields in names.values()))
-        if unknown:
-            raise ConfigError(f"unknown GrokConfig field(s): {unknown}")
-        for key, value in raw.items():
-            section = next(name for name, fields in names.items() if key in fields)
-            upgraded[section][key] = value
+        upgraded = nest_flat(raw, SECTIONS)
+        upgraded.setdefault("task", {})["kind"] = ModularTask.kind
         return upgraded
 
 
