@@ -18,7 +18,7 @@ from typing import Annotated, Generic, TypeVar
 
 import tyro
 
-from gptlab.config import ConfigError, check_finite, from_dict
+from gptlab.config import ConfigError, check_finite, flat_value, from_dict
 from gptlab.train.reproducibility import pick_device
 from gptlab.train.run_folder import RunFolder, default_run_dir
 
@@ -49,25 +49,15 @@ class RunRequest(Generic[C]):
     options: RunOptions
 
 
-def parse_config(argv: list[str], config_cls: type[C], default: C, prog: str) -> C:
-    """Parse ``--field-name VALUE`` overrides of ``default``; booleans take True/False.
-
-    A config in sections keeps flat option names (``--lr``, not ``--optim.lr``): field
-    names are unique across sections. tyro matches option names exactly (``--learning-r``
-    is refused, not read as ``--learning-rate``; tests/test_cli_errors.py holds it to that).
-    Its errors are multi-line boxes: they become a one-line ConfigError. A nan or infinite
-    float is refused too."""
-    config = parse_options(argv, config_cls, prog, default=default)
-    check_finite(config)
-    return config
-
-
 def parse_options(
     argv: list[str], options_cls: type[C], prog: str, description: str = "", default: C = None
 ) -> C:
     """Every subcommand's options, as a dataclass parsed by tyro: one parser style, flags
     that take True/False, choices typed as ``Literal`` (listed in --help, refused by the
-    parser), and errors as one-line ConfigErrors."""
+    parser), and errors as one-line ConfigErrors. A config in sections keeps flat option
+    names (``--lr``, not ``--optim.lr``): field names are unique across sections. tyro
+    matches option names exactly (``--learning-r`` is refused, not read as
+    ``--learning-rate``; tests/test_cli_errors.py holds it to that)."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -140,9 +130,7 @@ def read_run_config(run_dir: Path, config_cls: type[C], option: str = "--resume"
 def check_request(config: C, run_dir: Path, option: str) -> None:
     """What every experiment needs of a request before it writes anything."""
     check_finite(config)
-    device = getattr(config, "device", None)
-    if isinstance(device, str):  # "--device banana" must not leave a run folder behind
-        pick_device(device)
+    pick_device(flat_value(config, "device"))  # "--device banana" must leave no run folder
     check_out_dir(run_dir, option)
 
 
@@ -174,7 +162,6 @@ def parse_run_request(
         config = read_run_config(Path(options.resume), type(default.config))
         check_request(config, Path(options.resume), "--resume")
         return RunRequest(config, Path(options.resume), True, options)
-    check_finite(options.config)
     run_dir = Path(options.out or default_run_dir(prog.split()[-1]))
     option = "--out" if options.out else "default run folder"
     RunFolder(run_dir).check_new(option)
