@@ -77,11 +77,12 @@ def dtype_rows(folder: Path, iters: int) -> list[dict]:
         max_iters=iters,
         eval_every=iters,
         data_file=text_file(folder),
+        compile="off",
     )
     ways = {
         "float32": replace_flat(base, dtype="float32"),
         "bfloat16 autocast": replace_flat(base, dtype="bfloat16"),
-        "bfloat16 + compile": replace_flat(base, dtype="bfloat16", compile=True),
+        "bfloat16 + compile": replace_flat(base, dtype="bfloat16", compile="on"),
     }
     losses, rows = {}, []
     for name, config in ways.items():

@@ -49,6 +49,10 @@ TARGETS = {  # name: (bound, "max" | "min")
 VOCAB = 65
 
 
+def on_off(compiled: bool) -> str:
+    return "on" if compiled else "off"
+
+
 def compiled_suffix(compiled: bool) -> str:
     return "_compiled" if compiled else ""
 
@@ -62,7 +66,7 @@ def gpt_section(device: torch.device, quick: bool, repeats: int, compile_modes: 
         suffix = compiled_suffix(compiled)
         configs = {
             dropout: replace_flat(
-                CENTER_PRESETS[shape], dropout=dropout, device=str(device), compile=compiled
+                CENTER_PRESETS[shape], dropout=dropout, device=str(device), compile=on_off(compiled)
             )
             for dropout in (0.0, 0.2)
         }
@@ -110,7 +114,7 @@ def centering_section(
     results, rows = {}, []
     for compiled in compile_modes:
         suffix = compiled_suffix(compiled)
-        configs = {v: replace_flat(base, variant=v, compile=compiled) for v in variants}
+        configs = {v: replace_flat(base, variant=v, compile=on_off(compiled)) for v in variants}
         steps = {v: training_step(c, device, base.optim.batch_size) for v, c in configs.items()}
         seconds = interleaved_seconds(steps, device, repeats)
         overhead = {v: 100 * (seconds[v] / seconds["baseline"] - 1) for v in variants}

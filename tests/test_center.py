@@ -110,7 +110,8 @@ def curve(run_dir) -> list[tuple[int, float, float]]:
 def test_a_compiled_run_trains_like_the_eager_one(tmp_path, tiny_center_config):
     # ~20 s on 2 busy CPU cores with a cold inductor cache, almost all of it compilation
     eager = run_center(tiny_center_config(), tmp_path / "eager", progress=False)
-    compiled = run_center(tiny_center_config(compile=True), tmp_path / "compiled", progress=False)
+    compiled = run_center(tiny_center_config(compile="on"), tmp_path / "compiled", progress=False)
+    assert compiled["compiled"] and not eager["compiled"]  # a 6-step CPU run: auto is eager
     for (i, train, val), (j, train_c, val_c) in zip(
         curve(tmp_path / "eager"), curve(tmp_path / "compiled"), strict=True
     ):

@@ -39,6 +39,8 @@ def main(argv: list[str]) -> int:
     print(
         f"{summary['variant']} seed {summary['seed']}: final val loss "
         f"{summary['final_val_loss']:.4f} (full pass, {summary['final_val_tokens']} tokens), "
-        f"{summary['tokens_per_sec']:.0f} tokens/s -> {request.run_dir}"
+        f"{summary['tokens_per_sec']:.0f} tokens/s, "
+        f"{'compiled' if summary['compiled'] else 'eager'} ({summary['compile_reason']}) "
+        f"-> {request.run_dir}"
     )
     return 0

@@ -26,6 +26,7 @@ from gptlab.experiments.centering.variants import (
 )
 from gptlab.nn import CenteringConfig, TransformerConfig
 from gptlab.nn.centering import CenteringMode
+from gptlab.train.compile import CompileChoice
 from gptlab.train.memory import FLOAT_BYTES, check_fits, parameter_count
 from gptlab.train.reproducibility import pick_device
 
@@ -120,8 +121,8 @@ class RuntimeSection:
     """auto, cpu, cuda, cuda:N or mps"""
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """auto: bfloat16 autocast on CUDA, float32 elsewhere"""
-    compile: bool = False
-    """torch.compile the model"""
+    compile: CompileChoice = "auto"
+    """torch.compile the model: on, off, or auto (where that makes the run faster)"""
     num_threads: int = 0
     """CPU threads for torch; 0 = torch's default (all cores)"""
 
@@ -149,13 +150,18 @@ class CenterConfig:
     def upgrade(cls, raw: dict[str, Any]) -> dict[str, Any]:
         """A config.json written before the sections (one flat object, with
         center_qk/center_block/center_final) as sections, so old run folders resume; a
-        sectioned one as it is. Keys it does not know stay where they are, for
-        ``from_dict`` to refuse. ``center`` becomes a tuple (JSON holds a list)."""
+        sectioned one as it is. Keys it does not know stay where they are, for ``from_dict``
+        to refuse. ``center`` becomes a tuple (JSON holds a list), and ``compile``, once
+        true/false, on/off."""
         if any(key in OLD_OVERRIDES or key in FLAT_NAMES for key in raw):
             raw = nest_flat(old_center(dict(raw)), SECTIONS)
         centering = raw.get("centering")
         if isinstance(centering, dict) and isinstance(centering.get("center"), list):
             raw = raw | {"centering": centering | {"center": tuple(centering["center"])}}
+        runtime = raw.get("runtime")
+        if isinstance(runtime, dict) and isinstance(runtime.get("compile"), bool):
+            # before --compile auto: true/false
+            raw = raw | {"runtime": runtime | {"compile": "on" if runtime["compile"] else "off"}}
         return raw
 
 

@@ -35,6 +35,7 @@ from gptlab.experiments.centering.data import (
 from gptlab.experiments.centering.evaluate import autocast_for, estimate_loss, full_pass_loss
 from gptlab.nn import Transformer
 from gptlab.train.checkpoint import Value, per_model
+from gptlab.train.compile import compile_decision
 from gptlab.train.distributed import (
     DistributedContext,
     gather_to_main,
@@ -109,7 +110,10 @@ class CenterRun:
         self.model = Transformer(self.model_config).to(device)
         o = config.optim
         self.optimizer = adamw(self.model, o.lr, o.weight_decay, (o.beta1, o.beta2), device.type)
-        trained = torch.compile(self.model) if config.runtime.compile else self.model
+        self.compiled, self.compile_reason = compile_decision(
+            config.runtime.compile, device, config.model.d_model, o.max_iters
+        )
+        trained = torch.compile(self.model) if self.compiled else self.model
         if context.enabled:
             ids = [device.index] if device.type == "cuda" else None
             trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
@@ -230,6 +234,8 @@ class CenterRun:
             "num_parameters": self.model.num_parameters(),
             "device": str(self.device),
             "world_size": self.context.world_size,
+            "compiled": self.compiled,
+            "compile_reason": self.compile_reason,
         }
         return [summary]
 
