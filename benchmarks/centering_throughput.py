@@ -30,6 +30,7 @@ from gptlab.experiments.centering.evaluate import autocast_for
 from gptlab.experiments.centering.presets import PRESETS
 from gptlab.experiments.centering.variants import VARIANTS
 from gptlab.nn import CENTERING_MODES, CenteringConfig, Transformer, VectorCentering
+from gptlab.train.allocator import keep_freed_memory
 from gptlab.train.optim import adamw
 from gptlab.train.reproducibility import pick_device
 
@@ -37,6 +38,8 @@ VOCAB = 65  # Tiny Shakespeare's characters
 
 
 def training_step(config: CenterConfig, device: torch.device, batch: int) -> Callable[[], None]:
+    if device.type == "cpu":
+        keep_freed_memory()  # as gptlab center does
     torch.manual_seed(0)
     model = Transformer(model_config(config, VOCAB)).to(device).train()
     optimizer = adamw(model, 1e-3, 0.1, (0.9, 0.99), device.type)

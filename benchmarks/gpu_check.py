@@ -103,7 +103,7 @@ def brief_shape_rows(repeats: int) -> list[dict]:
     """Step time, MFU and centering overheads at the brief's shape (batch 64, block 256)."""
     device = torch.device("cuda")
     started = time.perf_counter()
-    peak = matmul_peak_flops(device, n=8192, dtype=torch.bfloat16)
+    peak = matmul_peak_flops(device, sizes=(4096, 8192), dtype=torch.bfloat16)
     base = replace_flat(PRESETS["brief"], device="cuda")
     batch, block, max_iters = base.optim.batch_size, base.model.block_size, base.optim.max_iters
     variants = [v for v in VARIANTS if v != "custom"]

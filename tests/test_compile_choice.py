@@ -7,6 +7,7 @@ from gptlab.config import ConfigError, from_dict, replace_flat, to_dict
 from gptlab.experiments.centering.cli import CenterCommand
 from gptlab.experiments.centering.config import CenterConfig, check_config
 from gptlab.experiments.centering.presets import PRESETS
+from gptlab.experiments.centering.run import run_center
 from gptlab.experiments.options import parse_run_request
 from gptlab.train.compile import (
     MAX_CPU_WIDTH,
@@ -55,3 +56,16 @@ def test_a_sectioned_config_from_before_auto_reads_its_compile_as_on_or_off(old,
     raw = to_dict(PRESETS["cpu"])
     raw["runtime"]["compile"] = old
     assert from_dict(CenterConfig, raw) == replace_flat(PRESETS["cpu"], compile=new)
+
+
+def test_each_compiled_run_starts_dynamo_afresh(monkeypatch, tmp_path, tiny_center_config):
+    # a suite's worker runs many models: past 8 compiles of one function dynamo would run
+    # the rest eager without a word, so every compiled run resets it first
+    calls = []
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: calls.append("reset"))
+    monkeypatch.setattr(torch, "compile", lambda model: calls.append("compile") or model)
+    summary = run_center(tiny_center_config(compile="on"), tmp_path / "on", progress=False)
+    assert calls == ["reset", "compile"] and summary["compiled"]
+    assert summary["compile_reason"] == "--compile on"
+    run_center(tiny_center_config(compile="off"), tmp_path / "off", progress=False)
+    assert calls == ["reset", "compile"]  # an eager run leaves dynamo alone

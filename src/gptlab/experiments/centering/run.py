@@ -34,6 +34,7 @@ from gptlab.experiments.centering.data import (
 )
 from gptlab.experiments.centering.evaluate import autocast_for, estimate_loss, full_pass_loss
 from gptlab.nn import Transformer
+from gptlab.train.allocator import keep_freed_memory
 from gptlab.train.checkpoint import Value, per_model
 from gptlab.train.compile import compile_decision
 from gptlab.train.distributed import (
@@ -66,6 +67,8 @@ def run_center(
     text = run_text(config, Path(run_dir), resume)
     data = load_data(config, Path(text["path"]))
     device = pick_device(config.runtime.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # large CPU tensors reused, not refaulted every step
     context = init_distributed(device.type)
     if context.enabled and device.type == "cuda":
         device = torch.device("cuda", context.local_rank)
@@ -113,7 +116,13 @@ class CenterRun:
         self.compiled, self.compile_reason = compile_decision(
             config.runtime.compile, device, config.model.d_model, o.max_iters
         )
-        trained = torch.compile(self.model) if self.compiled else self.model
+        trained = self.model
+        if self.compiled:
+            # a fresh start for this run's model: after 8 compiles of Transformer.forward in
+            # one process (a suite's worker runs many) dynamo would quietly run the rest
+            # eager; the on-disk caches keep recompiling a known graph cheap
+            torch._dynamo.reset()
+            trained = torch.compile(self.model)
         if context.enabled:
             ids = [device.index] if device.type == "cuda" else None
             trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
