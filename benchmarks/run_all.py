@@ -1,6 +1,6 @@
 """The benchmark suite: speed figures and their targets, as ratios that hold on any machine.
 
-    python benchmarks/run_all.py                 # everything (about 40 minutes on 2 CPU cores)
+    python benchmarks/run_all.py                 # everything (12 min with --repeats 3, 2 CPU cores)
     python benchmarks/run_all.py --quick         # smaller shapes and budgets (a few minutes)
     python benchmarks/run_all.py --only gpt grok --json results.json
 
