@@ -21,6 +21,7 @@ import torch
 from gptlab.config import ConfigError
 
 EQUALS = 2  # token after the bits, where the answer is read
+VOCAB_SIZE = EQUALS + 1  # 0, 1 and "="
 
 
 @dataclass
@@ -35,7 +36,7 @@ class ParitySplit:
 
     @property
     def vocab_size(self) -> int:
-        return 3  # 0, 1 and "="
+        return VOCAB_SIZE
 
     @property
     def block_size(self) -> int:

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import torch
 
-from gptlab.data.parity import ParitySplit, check_parity, split_parity
+from gptlab.data.parity import VOCAB_SIZE, ParitySplit, check_parity, split_parity
 
 # Bytes per input while a split is built and kept: int64 tokens, with headroom for the
 # rejection sampling of distinct inputs.
@@ -32,7 +32,7 @@ class SparseParityTask:
 
     @property
     def vocab_size(self) -> int:
-        return 3  # 0, 1 and "="
+        return VOCAB_SIZE
 
     @property
     def sequence_length(self) -> int:
